@@ -1,0 +1,57 @@
+#pragma once
+
+// Input checks shared by every operator. They run once, at the operator boundary (the first
+// kernel below autograd, and the meta kernel), and name the operator, the argument, what was
+// expected and what was received. Shapes are compared as SymInts so the same checks run on fake
+// tensors with symbolic shapes under torch.compile.
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/SymBool.h>
+#include <c10/util/Exception.h>
+
+#include <string>
+
+namespace statmech::checks {
+
+// `name` must be a float32 or float64 tensor.
+inline void floating(const char* op, const char* name, const at::Tensor& t) {
+  TORCH_CHECK(t.defined(), op, ": ", name, " must be a tensor, got an undefined tensor");
+  TORCH_CHECK(
+      t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble,
+      op, ": ", name, " must be float32 or float64, got ", t.scalar_type(),
+      " (convert it with .float() or .double())");
+}
+
+// `name` must have `dim` dimensions; `layout` describes them, e.g. "[batch, visible]".
+inline void rank(const char* op, const char* name, const at::Tensor& t, int64_t dim, const char* layout) {
+  TORCH_CHECK(
+      t.dim() == dim, op, ": ", name, " must be ", dim, "-D ", layout, ", got ", t.dim(),
+      "-D with shape ", t.sym_sizes());
+}
+
+// `name`.size(dim) must equal `expected`, which is the size of `what`.
+inline void size(
+    const char* op, const char* name, const at::Tensor& t, int64_t dim,
+    const c10::SymInt& expected, const char* what) {
+  TORCH_SYM_CHECK(
+      t.sym_size(dim).sym_eq(expected), op, ": ", name, ".size(", dim, ") must equal ", what,
+      " = ", expected, ", got shape ", t.sym_sizes());
+}
+
+// `name` must have the dtype of `ref_name`.
+inline void same_dtype(
+    const char* op, const char* name, const at::Tensor& t, const char* ref_name, const at::Tensor& ref) {
+  TORCH_CHECK(
+      t.scalar_type() == ref.scalar_type(), op, ": ", name, " has dtype ", t.scalar_type(),
+      " but ", ref_name, " has dtype ", ref.scalar_type(), "; all tensors must share one dtype");
+}
+
+// `name` must be on the device of `ref_name`.
+inline void same_device(
+    const char* op, const char* name, const at::Tensor& t, const char* ref_name, const at::Tensor& ref) {
+  TORCH_CHECK(
+      t.device() == ref.device(), op, ": ", name, " is on ", t.device(), " but ", ref_name,
+      " is on ", ref.device(), "; all tensors must be on one device");
+}
+
+} // namespace statmech::checks

@@ -1,0 +1,27 @@
+// Every schema of torch-statmech, in one place: the contract at a glance.
+//
+// Schema types: `float` is a C++ double, `int` an int64_t, `Tensor?` an optional tensor.
+// Private operators (leading underscore) are the pieces autograd is built from; they are not part
+// of the public API but are registered (with meta kernels) so torch.compile and torch.export
+// can trace through the public ones.
+
+#include <torch/library.h>
+
+TORCH_LIBRARY(statmech, m) {
+  // ---- restricted Boltzmann machines (ops/rbm) --------------------------------------------------
+  // F(v) = -a^T v - sum_j softplus(c_j + (v W)_j); weight is [visible, hidden].
+  m.def(
+      "rbm_free_energy(Tensor visible, Tensor weight, Tensor visible_bias, Tensor hidden_bias) -> Tensor",
+      {at::Tag::pt2_compliant_tag});
+  // The free energy and p(h = 1 | v) = sigmoid(c + v W), which the backward needs.
+  m.def(
+      "_rbm_free_energy_forward(Tensor visible, Tensor weight, Tensor visible_bias, Tensor hidden_bias)"
+      " -> (Tensor free_energy, Tensor hidden_probability)",
+      {at::Tag::pt2_compliant_tag});
+  // Gradients for (visible, weight, visible_bias, hidden_bias); those not in output_mask are
+  // returned undefined (None).
+  m.def(
+      "_rbm_free_energy_backward(Tensor grad, Tensor visible, Tensor weight, Tensor visible_bias,"
+      " Tensor hidden_probability, bool[4] output_mask) -> (Tensor, Tensor, Tensor, Tensor)",
+      {at::Tag::pt2_compliant_tag});
+}

@@ -1,0 +1,77 @@
+// Autograd of rbm_free_energy, in C++ so LibTorch-only programs can train through it.
+// The forward saves p(h = 1 | v) from the private forward op; the backward is the private op
+// _rbm_free_energy_backward (ops/rbm/backward.cpp).
+
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+namespace statmech::rbm {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+std::tuple<at::Tensor, at::Tensor> call_forward(
+    const at::Tensor& visible, const at::Tensor& weight, const at::Tensor& visible_bias, const at::Tensor& hidden_bias) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("statmech::_rbm_free_energy_forward", "")
+                       .typed<std::tuple<at::Tensor, at::Tensor>(
+                           const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&)>();
+  return op.call(visible, weight, visible_bias, hidden_bias);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> call_backward(
+    const at::Tensor& grad, const at::Tensor& visible, const at::Tensor& weight, const at::Tensor& visible_bias,
+    const at::Tensor& hidden_probability, std::array<bool, 4> output_mask) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("statmech::_rbm_free_energy_backward", "")
+                       .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>(
+                           const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                           const at::Tensor&, std::array<bool, 4>)>();
+  return op.call(grad, visible, weight, visible_bias, hidden_probability, output_mask);
+}
+
+class RbmFreeEnergyFunction : public torch::autograd::Function<RbmFreeEnergyFunction> {
+ public:
+  static at::Tensor forward(
+      AutogradContext* ctx, const at::Tensor& visible, const at::Tensor& weight, const at::Tensor& visible_bias,
+      const at::Tensor& hidden_bias) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [free_energy, hidden_probability] = call_forward(visible, weight, visible_bias, hidden_bias);
+    ctx->save_for_backward({visible, weight, visible_bias, hidden_probability});
+    return free_energy;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const std::array<bool, 4> mask = {
+        ctx->needs_input_grad(0), ctx->needs_input_grad(1), ctx->needs_input_grad(2), ctx->needs_input_grad(3)};
+    auto [grad_visible, grad_weight, grad_visible_bias, grad_hidden_bias] =
+        call_backward(grad_outputs[0], saved[0], saved[1], saved[2], saved[3], mask);
+    return {grad_visible, grad_weight, grad_visible_bias, grad_hidden_bias};
+  }
+};
+
+at::Tensor rbm_free_energy_autograd(
+    const at::Tensor& visible, const at::Tensor& weight, const at::Tensor& visible_bias, const at::Tensor& hidden_bias) {
+  const bool needs_grad = at::GradMode::is_enabled() &&
+      (visible.requires_grad() || weight.requires_grad() || visible_bias.requires_grad() || hidden_bias.requires_grad());
+  if (!needs_grad) {
+    // Nothing to differentiate: skip saving p(h | v) and go straight to the device kernel.
+    static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("statmech::rbm_free_energy", "")
+                         .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&)>();
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return op.call(visible, weight, visible_bias, hidden_bias);
+  }
+  return RbmFreeEnergyFunction::apply(visible, weight, visible_bias, hidden_bias);
+}
+
+} // namespace
+
+TORCH_LIBRARY_IMPL(statmech, Autograd, m) {
+  m.impl("rbm_free_energy", &rbm_free_energy_autograd);
+}
+
+} // namespace statmech::rbm

@@ -1,0 +1,18 @@
+"""torch-statmech: the statistical mechanics of neural networks as PyTorch layers and tools.
+
+Importing the package loads the native library, which registers every operator under
+``torch.ops.statmech``.
+"""
+
+import torch
+
+from statmech import _C  # noqa: F401  (loads libstatmech and registers torch.ops.statmech.*)
+from statmech._build_check import check_torch_compatibility as _check_torch_compatibility
+
+_check_torch_compatibility()
+
+from statmech import ops  # noqa: E402
+
+__version__ = _C.version()
+
+__all__ = ["ops", "__version__"]
