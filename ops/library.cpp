@@ -19,9 +19,11 @@ TORCH_LIBRARY(statmech, m) {
       " -> (Tensor free_energy, Tensor hidden_probability)",
       {at::Tag::pt2_compliant_tag});
   // Gradients for (visible, weight, visible_bias, hidden_bias); those not in output_mask are
-  // returned undefined (None).
+  // returned undefined (None). hidden_probability is overwritten with -grad * hidden_probability
+  // (row-scaled), the operand every GEMM of the backward needs, so no [batch, hidden] temporary
+  // is allocated.
   m.def(
       "_rbm_free_energy_backward(Tensor grad, Tensor visible, Tensor weight, Tensor visible_bias,"
-      " Tensor hidden_probability, bool[4] output_mask) -> (Tensor, Tensor, Tensor, Tensor)",
+      " Tensor(a!) hidden_probability, bool[4] output_mask) -> (Tensor, Tensor, Tensor, Tensor)",
       {at::Tag::pt2_compliant_tag});
 }

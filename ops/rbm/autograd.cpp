@@ -1,6 +1,12 @@
 // Autograd of rbm_free_energy, in C++ so LibTorch-only programs can train through it.
-// The forward saves p(h = 1 | v) from the private forward op; the backward is the private op
-// _rbm_free_energy_backward (ops/rbm/backward.cpp).
+// The forward keeps p(h = 1 | v) from the private forward op; the backward is the private op
+// _rbm_free_energy_backward (ops/rbm/backward.cpp), which scales p in place to avoid a
+// [batch, hidden] temporary.
+//
+// p is therefore owned by this node alone: it is kept in saved_data (not save_for_backward, whose
+// version check would reject the in-place use), handed to the first backward and dropped there,
+// so it is freed as early as a saved tensor would be. A later backward through the same graph
+// (retain_graph=True) recomputes p from the saved inputs.
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/autograd.h>
@@ -23,12 +29,12 @@ std::tuple<at::Tensor, at::Tensor> call_forward(
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> call_backward(
     const at::Tensor& grad, const at::Tensor& visible, const at::Tensor& weight, const at::Tensor& visible_bias,
-    const at::Tensor& hidden_probability, std::array<bool, 4> output_mask) {
+    at::Tensor& hidden_probability, std::array<bool, 4> output_mask) {
   static auto op = c10::Dispatcher::singleton()
                        .findSchemaOrThrow("statmech::_rbm_free_energy_backward", "")
                        .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>(
                            const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                           const at::Tensor&, std::array<bool, 4>)>();
+                           at::Tensor&, std::array<bool, 4>)>();
   return op.call(grad, visible, weight, visible_bias, hidden_probability, output_mask);
 }
 
@@ -39,7 +45,8 @@ class RbmFreeEnergyFunction : public torch::autograd::Function<RbmFreeEnergyFunc
       const at::Tensor& hidden_bias) {
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [free_energy, hidden_probability] = call_forward(visible, weight, visible_bias, hidden_bias);
-    ctx->save_for_backward({visible, weight, visible_bias, hidden_probability});
+    ctx->save_for_backward({visible, weight, visible_bias, hidden_bias});
+    ctx->saved_data["hidden_probability"] = hidden_probability;
     return free_energy;
   }
 
@@ -47,8 +54,15 @@ class RbmFreeEnergyFunction : public torch::autograd::Function<RbmFreeEnergyFunc
     const auto saved = ctx->get_saved_variables();
     const std::array<bool, 4> mask = {
         ctx->needs_input_grad(0), ctx->needs_input_grad(1), ctx->needs_input_grad(2), ctx->needs_input_grad(3)};
+    at::Tensor hidden_probability;
+    if (auto found = ctx->saved_data.find("hidden_probability"); found != ctx->saved_data.end()) {
+      hidden_probability = std::move(found->second).toTensor();
+      ctx->saved_data.erase("hidden_probability");
+    } else {
+      hidden_probability = std::get<1>(call_forward(saved[0], saved[1], saved[2], saved[3]));
+    }
     auto [grad_visible, grad_weight, grad_visible_bias, grad_hidden_bias] =
-        call_backward(grad_outputs[0], saved[0], saved[1], saved[2], saved[3], mask);
+        call_backward(grad_outputs[0], saved[0], saved[1], saved[2], hidden_probability, mask);
     return {grad_visible, grad_weight, grad_visible_bias, grad_hidden_bias};
   }
 };

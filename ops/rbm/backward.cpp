@@ -1,10 +1,12 @@
-// _rbm_free_energy_backward: written with ATen ops only (three BLAS calls and two row scalings), so
-// one implementation serves every device and the meta/fake tensors (CompositeExplicitAutograd).
+// _rbm_free_energy_backward: written with ATen ops only (BLAS calls and one in-place row scaling),
+// so one implementation serves every device and the meta/fake tensors (CompositeExplicitAutograd).
 //
 // With p = sigmoid(c + v W) and the upstream gradient g [batch]:
 //   dF/dv = -(a + W p)   dF/dW = -v p^T   dF/da = -v   dF/dc = -p
-// The row scaling by -g is applied to whichever of v [batch, visible] and p [batch, hidden] is
-// smaller, so no [batch, hidden] temporary is made when hidden is the larger side.
+// Every gradient is linear in the row-scaled p' = -g * p:
+//   grad_v = p' W^T + (-g) a^T   grad_W = v^T p'   grad_a = v^T (-g)   grad_c = sum_b p'_b
+// so p is scaled in place (the schema marks it mutated) and the backward allocates nothing of size
+// [batch, hidden]: its peak memory is the gradients themselves.
 
 #include "ops/rbm/free_energy.h"
 
@@ -24,7 +26,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rbm_free_energy_backw
     const at::Tensor& visible,
     const at::Tensor& weight,
     const at::Tensor& visible_bias,
-    const at::Tensor& hidden_probability,
+    at::Tensor& hidden_probability,
     std::array<bool, 4> output_mask) {
   constexpr const char* op = "_rbm_free_energy_backward";
   checks::floating(op, "grad", grad);
@@ -36,21 +38,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rbm_free_energy_backw
   checks::same_dtype(op, "grad", grad, "visible", visible);
   checks::same_device(op, "grad", grad, "visible", visible);
 
-  const at::Tensor neg_grad = grad.neg().unsqueeze(1); // [batch, 1]
+  const at::Tensor neg_grad = grad.neg(); // [batch]
+  const at::Tensor& scaled = hidden_probability.mul_(neg_grad.unsqueeze(1)); // p' = -g * p
   at::Tensor grad_visible, grad_weight, grad_visible_bias, grad_hidden_bias;
   if (output_mask[0]) {
-    grad_visible = at::addmm(visible_bias, hidden_probability, weight.t()).mul_(neg_grad);
+    grad_visible = at::mm(scaled, weight.t()).addr_(neg_grad, visible_bias);
   }
   if (output_mask[1]) {
-    grad_weight = visible.sym_size(1) <= weight.sym_size(1)
-        ? at::mm((visible * neg_grad).t(), hidden_probability)
-        : at::mm(visible.t(), hidden_probability * neg_grad);
+    grad_weight = at::mm(visible.t(), scaled);
   }
   if (output_mask[2]) {
-    grad_visible_bias = at::mv(visible.t(), neg_grad.squeeze(1));
+    grad_visible_bias = at::mv(visible.t(), neg_grad);
   }
   if (output_mask[3]) {
-    grad_hidden_bias = at::mv(hidden_probability.t(), neg_grad.squeeze(1));
+    grad_hidden_bias = scaled.sum(0);
   }
   return {grad_visible, grad_weight, grad_visible_bias, grad_hidden_bias};
 }

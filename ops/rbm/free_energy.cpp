@@ -41,11 +41,12 @@ std::tuple<at::Tensor, at::Tensor> free_energy_forward(
     bool keep_probability,
     SoftplusRowsFn softplus_rows) {
   check_free_energy_inputs(visible, weight, visible_bias, hidden_bias);
-  // Fresh and contiguous; becomes sigmoid(pre) in place below.
-  at::Tensor pre = at::addmm(hidden_bias, visible, weight);
+  // Fresh and contiguous; the row pass adds the hidden bias (cheaper than addmm's broadcast copy)
+  // and turns it into sigmoid(pre + c) in place.
+  at::Tensor pre = at::mm(visible, weight);
   at::Tensor free_energy = at::empty({visible.size(0)}, visible.options());
   if (visible.size(0) > 0) {
-    softplus_rows(pre, free_energy, keep_probability);
+    softplus_rows(pre, hidden_bias, free_energy, keep_probability);
   }
   free_energy.addmv_(visible, visible_bias, /*beta=*/1, /*alpha=*/-1);
   return {free_energy, keep_probability ? pre : at::Tensor()};

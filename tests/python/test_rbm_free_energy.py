@@ -65,6 +65,19 @@ def test_gradcheck_float64(device):
         assert torch.autograd.gradcheck(rbm_free_energy, subset)
 
 
+def test_retain_graph_backward_twice_gives_the_same_gradients():
+    # The first backward consumes the saved p(h | v) in place; the second must recompute it.
+    v, W, a, c = random_rbm(5, 4, 3, seed=8)
+    W.requires_grad_()
+    free_energy = rbm_free_energy(v, W, a, c)
+    weights = torch.randn(5, dtype=torch.float64)
+    (first,) = torch.autograd.grad(free_energy, W, weights, retain_graph=True)
+    (second,) = torch.autograd.grad(free_energy, W, weights)
+    assert_close(first, second, rtol=0, atol=1e-15)
+    expected = -(v * weights[:, None]).T @ torch.sigmoid(c + v @ W.detach())
+    assert_close(first, expected)
+
+
 def test_second_derivative_is_refused_clearly():
     v, W, a, c = random_rbm(3, 2, 2, seed=3)
     W.requires_grad_()

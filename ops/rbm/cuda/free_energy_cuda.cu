@@ -16,15 +16,17 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// One block per row: each thread accumulates a strided slice, then a shared-memory tree reduction.
+// One block per row: each thread accumulates a strided slice of softplus(pre + c), then a
+// shared-memory tree reduction. libdevice exp/log1p are already vectorised per thread.
 template <typename scalar_t>
-__global__ void softplus_rows_kernel(scalar_t* pre, scalar_t* free_energy, int64_t hidden, bool keep_probability) {
+__global__ void softplus_rows_kernel(
+    scalar_t* pre, const scalar_t* bias, scalar_t* free_energy, int64_t hidden, bool keep_probability) {
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/true>;
   __shared__ acc_t partial[kThreads];
   scalar_t* row = pre + static_cast<int64_t>(blockIdx.x) * hidden;
   acc_t sum = 0;
   for (int64_t j = threadIdx.x; j < hidden; j += blockDim.x) {
-    const acc_t x = static_cast<acc_t>(row[j]);
+    const acc_t x = static_cast<acc_t>(row[j]) + static_cast<acc_t>(bias[j]);
     const acc_t e = ::exp(-::fabs(x));
     sum += ::fmax(x, acc_t(0)) + ::log1p(e);
     if (keep_probability) {
@@ -58,13 +60,15 @@ std::tuple<at::Tensor, at::Tensor> rbm_free_energy_forward_cuda(
 
 } // namespace
 
-void softplus_rows_cuda(at::Tensor& pre, at::Tensor& free_energy, bool keep_probability) {
+void softplus_rows_cuda(at::Tensor& pre, const at::Tensor& hidden_bias, at::Tensor& free_energy, bool keep_probability) {
+  const at::Tensor bias = hidden_bias.contiguous();
   const int64_t batch = pre.size(0);
   TORCH_CHECK(batch <= std::numeric_limits<int32_t>::max(), "rbm_free_energy: batch too large for the CUDA kernel");
   const auto stream = at::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(pre.scalar_type(), "rbm_free_energy_cuda", [&] {
     softplus_rows_kernel<scalar_t><<<static_cast<unsigned>(batch), kThreads, 0, stream>>>(
-        pre.data_ptr<scalar_t>(), free_energy.data_ptr<scalar_t>(), pre.size(1), keep_probability);
+        pre.data_ptr<scalar_t>(), bias.data_ptr<scalar_t>(), free_energy.data_ptr<scalar_t>(), pre.size(1),
+        keep_probability);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
 }
