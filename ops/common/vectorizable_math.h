@@ -5,11 +5,19 @@
 // std::exp / std::log1p are scalar calls, about 15x slower per element than ATen's SIMD softplus.
 //
 // Accuracy (checked in tests/cpp/test_vectorizable_math.cpp against std::exp / std::log1p):
-// a few ulp in float32 and float64.
+// exp within 2 ulp and log1p within 3 ulp, in float32 and float64.
 
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+
+// Always inlined: GCC does not inline an ordinary inline function into a caller compiled for a
+// different -march (the target_clones of a kernel), and a call per element defeats vectorisation.
+#if defined(__GNUC__)
+#define STATMECH_ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define STATMECH_ALWAYS_INLINE inline
+#endif
 
 namespace statmech::math {
 
@@ -33,7 +41,7 @@ struct FloatBits<double> {
 };
 
 template <typename To, typename From>
-inline To bit_cast(From from) {
+STATMECH_ALWAYS_INLINE To bit_cast(From from) {
   static_assert(sizeof(To) == sizeof(From));
   To to;
   std::memcpy(&to, &from, sizeof(To));
@@ -44,7 +52,7 @@ inline To bit_cast(From from) {
 // Taylor polynomial (degree 13 for double: truncation < 5e-18; degree 7 for float: < 6e-9), and
 // 2^n assembled in the exponent bits. Returns 0 below the normal range (exp(x) < 1e-38 / 1e-308).
 template <typename T>
-inline T exp_nonpositive(T x) {
+STATMECH_ALWAYS_INLINE T exp_nonpositive(T x) {
   using Bits = FloatBits<T>;
   using Int = typename Bits::Int;
   const T clamped = x < Bits::kMinExpArgument ? Bits::kMinExpArgument : x;
@@ -84,7 +92,7 @@ inline T exp_nonpositive(T x) {
 // 2 s (1 + s^2/3 + s^4/5 + ...). No cancellation for small e; with s^2 <= 1/9 the series is cut
 // where its tail is below the unit roundoff (17 terms for double, 8 for float).
 template <typename T>
-inline T log1p_unit_interval(T e) {
+STATMECH_ALWAYS_INLINE T log1p_unit_interval(T e) {
   const T s = e / (T(2) + e);
   const T u = s * s;
   T p;

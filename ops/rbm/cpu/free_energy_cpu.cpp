@@ -27,7 +27,7 @@ namespace {
 constexpr int64_t kLanes = 16;
 
 template <typename T>
-__attribute__((always_inline)) inline void softplus_and_sigmoid(T x, T& softplus, T& sigmoid) {
+STATMECH_ALWAYS_INLINE void softplus_and_sigmoid(T x, T& softplus, T& sigmoid) {
   // softplus(x) = max(x, 0) + log1p(exp(-|x|)) never overflows; the same exp gives the sigmoid
   // without cancellation on either side.
   const T e = math::exp_nonpositive(x < 0 ? x : -x);
@@ -37,7 +37,7 @@ __attribute__((always_inline)) inline void softplus_and_sigmoid(T x, T& softplus
 
 // Returns -sum_j softplus(row[j] + bias[j]); with kKeepProbability, row[j] <- sigmoid(row[j] + bias[j]).
 template <typename T, bool kKeepProbability>
-__attribute__((always_inline)) inline T row_pass(T* __restrict row, const T* __restrict bias, int64_t hidden) {
+STATMECH_ALWAYS_INLINE T row_pass(T* __restrict row, const T* __restrict bias, int64_t hidden) {
   T partial[kLanes] = {};
   int64_t j = 0;
   for (; j + kLanes <= hidden; j += kLanes) {
