@@ -40,6 +40,7 @@ def median_seconds(fn: Callable[[], object], device: torch.device, warmup: int =
 class MemoryProfile:
     peak_bytes: int  # highest allocation level above the level at the start of fn
     retained_bytes: int  # still allocated when fn returns (e.g. tensors saved for backward)
+    allocated_bytes: int  # sum of every allocation fn made (temporaries included)
 
 
 def memory_profile(fn: Callable[[], object], device: torch.device) -> MemoryProfile:
@@ -52,12 +53,14 @@ def memory_profile(fn: Callable[[], object], device: torch.device) -> MemoryProf
         synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         start = torch.cuda.memory_allocated(device)
+        allocated_before = torch.cuda.memory_stats(device)["allocated_bytes.all.allocated"]
         result = fn()
         synchronize(device)
         peak = torch.cuda.max_memory_allocated(device) - start
         retained = torch.cuda.memory_allocated(device) - start
+        allocated = torch.cuda.memory_stats(device)["allocated_bytes.all.allocated"] - allocated_before
         del result
-        return MemoryProfile(peak, retained)
+        return MemoryProfile(peak, retained, allocated)
     holder = []
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         holder.append(fn())
@@ -65,11 +68,12 @@ def memory_profile(fn: Callable[[], object], device: torch.device) -> MemoryProf
         (e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
         key=lambda e: e.start_ns(),
     )
-    level = peak = 0
+    level = peak = allocated = 0
     for event in events:
         level += event.nbytes()
         peak = max(peak, level)
-    return MemoryProfile(peak, level)
+        allocated += max(event.nbytes(), 0)
+    return MemoryProfile(peak, level, allocated)
 
 
 def machine_description(device: torch.device) -> str:
