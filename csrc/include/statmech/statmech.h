@@ -2,6 +2,7 @@
 
 // Umbrella header of the torch-statmech C++ API. Link against statmech::statmech.
 
+#include <statmech/init.h>
 #include <statmech/macros.h>
 #include <statmech/ops.h>
 #include <statmech/version.h>
