@@ -12,7 +12,8 @@ from statmech._build_check import check_torch_compatibility as _check_torch_comp
 _check_torch_compatibility()
 
 from statmech import ops  # noqa: E402
+from statmech import init  # noqa: E402
 
 __version__ = _C.version()
 
-__all__ = ["ops", "__version__"]
+__all__ = ["ops", "init", "__version__"]
