@@ -99,9 +99,9 @@ def activation_of(module: nn.Module) -> Optional[ActivationSpec]:
     if isinstance(module, nn.Hardtanh):  # also nn.ReLU6, a Hardtanh(0, 6)
         low, high = float(module.min_val), float(module.max_val)
         if (low, high) == (-1.0, 1.0):
-            return ActivationSpec("hardtanh", "hardtanh")
+            return ActivationSpec("hard_tanh", "hard_tanh")
         return ActivationSpec(
-            "custom", f"hardtanh(min_val={low:g}, max_val={high:g})", function=lambda x: F.hardtanh(x, low, high)
+            "custom", f"hard_tanh(min_val={low:g}, max_val={high:g})", function=lambda x: F.hardtanh(x, low, high)
         )
     return None
 
