@@ -265,3 +265,188 @@ def test_empty_tensors_are_a_no_op():
     assert init.critical_normal_(torch.empty(0, 3), 1.0).shape == (0, 3)
     assert init.critical_orthogonal_(torch.empty(3, 0), 1.0).shape == (3, 0)
     assert init.delta_orthogonal_(torch.empty(4, 0, 3), 1.0).shape == (4, 0, 3)
+
+
+# ---- edge_of_chaos_ (needs the calculator statmech.meanfield) -----------------------------------
+
+
+def _has_calculator():
+    try:
+        from statmech import meanfield  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_calculator = pytest.mark.skipif(not _has_calculator(), reason="statmech.meanfield is not built in this tree")
+
+
+def tanh_mlp(width=512, depth=4, bias=True):
+    layers = []
+    for _ in range(depth):
+        layers += [nn.Linear(width, width, bias=bias), nn.Tanh()]
+    return nn.Sequential(*layers[:-1])
+
+
+@needs_calculator
+def test_edge_of_chaos_mlp_tanh_is_critical_orthogonal_and_reported():
+    from statmech import meanfield
+
+    net = tanh_mlp(width=1000, depth=3)
+    report = init.edge_of_chaos_(net, sigma_b2=0.05, generator=gen(0))
+    expected = meanfield.critical_sigma_w2(0.05, "tanh")
+    assert len(report) == 3 and [layer.name for layer in report] == ["0", "2", "4"]
+    for layer, module in zip(report, (net[0], net[2], net[4])):
+        assert layer.module == "Linear" and layer.shape == (1000, 1000) and layer.activation == "tanh"
+        assert layer.distribution == "orthogonal" and layer.sigma_b2 == 0.05
+        assert layer.sigma_w2 == pytest.approx(expected, rel=1e-12)
+        w = module.weight.detach().double()
+        assert (w @ w.T - expected * torch.eye(1000, dtype=torch.float64)).abs().max() < 1e-4
+        # Bias ~ N(0, 0.05): the mean square of 1000 draws has relative sd sqrt(2/1000); five sds.
+        assert abs(module.bias.detach().double().pow(2).mean().item() / 0.05 - 1) < 5 * math.sqrt(2 / 1000)
+    assert "from 1" in report[1].reason and "input" in report[1].reason  # the Tanh before layer 2
+    assert "follows this first layer" in report[0].reason
+    # At that sigma_w2 the calculator's chi_1 is one: the edge of chaos.
+    assert meanfield.fixed_point(expected, 0.05, "tanh").chi_1 == pytest.approx(1.0, abs=1e-6)
+    text = repr(report)
+    for word in ("layer", "activation", "sigma_w2", "sigma_b2", "distribution", "reason", "1000x1000", "tanh"):
+        assert word in text
+
+
+@needs_calculator
+def test_relu_critical_sigma_w2_is_calculate_gain_squared():
+    net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 8))
+    report = init.edge_of_chaos_(net)
+    for layer in report:
+        assert layer.activation == "relu"
+        assert layer.sigma_w2 == pytest.approx(nn.init.calculate_gain("relu") ** 2, rel=1e-9)  # = 2
+    assert torch.count_nonzero(net[0].bias) == 0  # sigma_b2 = 0: zero biases
+
+
+@needs_calculator
+@pytest.mark.parametrize("slope", [0.01, 0.2, 0.5])
+def test_leaky_relu_critical_sigma_w2_is_two_over_one_plus_slope_squared(slope):
+    net = nn.Sequential(nn.Linear(32, 32), nn.LeakyReLU(slope), nn.Linear(32, 32))
+    report = init.edge_of_chaos_(net)
+    for layer in report:
+        assert layer.activation == f"leaky_relu(negative_slope={slope:g})"
+        assert layer.sigma_w2 == pytest.approx(2 / (1 + slope**2), rel=1e-9)
+        assert layer.sigma_w2 == pytest.approx(nn.init.calculate_gain("leaky_relu", slope) ** 2, rel=1e-9)
+
+
+@needs_calculator
+def test_pytorch_tanh_gain_is_chaotic():
+    from statmech import meanfield
+
+    gain2 = nn.init.calculate_gain("tanh") ** 2  # (5/3)^2 = 25/9
+    assert meanfield.fixed_point(gain2, 0.0, "tanh").chi_1 > 1
+    assert meanfield.critical_sigma_w2(0.0, "tanh") == pytest.approx(1.0, rel=1e-6)
+
+
+@needs_calculator
+def test_edge_of_chaos_cnn_delta_orthogonal_and_fallbacks():
+    net = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.Tanh(),
+        nn.Conv2d(16, 32, 3, padding=1), nn.Tanh(),
+        nn.Conv2d(32, 16, 3, padding=1), nn.Tanh(),   # in > out: fallback
+        nn.Conv2d(16, 16, 2), nn.Tanh(),              # even kernel: fallback
+        nn.Conv2d(16, 32, 3, groups=2), nn.Tanh(),    # grouped: delta per group
+        nn.Flatten(), nn.Dropout(0.1), nn.Linear(32 * 4, 10),
+    )
+    report = init.edge_of_chaos_(net, sigma_b2=0.01, generator=gen(1))
+    by_name = {layer.name: layer for layer in report}
+    assert [by_name[n].distribution for n in ("0", "2", "4", "6", "8", "11")] == [
+        "delta_orthogonal", "delta_orthogonal", "orthogonal", "orthogonal", "delta_orthogonal", "orthogonal"]
+    assert "in_channels 32 > out_channels 16" in by_name["4"].reason and "fallback" in by_name["4"].reason
+    assert "even kernel size" in by_name["6"].reason
+    assert "per group of 2" in by_name["8"].reason
+    sigma_w2 = by_name["0"].sigma_w2
+    centre = net[2].weight.detach()[:, :, 1, 1]
+    assert_close(centre.T @ centre, sigma_w2 * 32 / 16 * torch.eye(16), atol=1e-5, rtol=0)
+    flat = net[4].weight.detach().reshape(16, -1)
+    assert_close(flat @ flat.T, sigma_w2 * torch.eye(16), atol=1e-5, rtol=0)
+    for g in range(2):  # each group's [16, 8] centre tap has orthonormal columns
+        block = net[8].weight.detach()[16 * g:16 * (g + 1), :, 1, 1]
+        assert_close(block.T @ block, sigma_w2 * 2 * torch.eye(8), atol=1e-5, rtol=0)
+    assert by_name["11"].activation == "tanh" and "through" not in by_name["11"].reason
+    assert all(layer.module.startswith(("Conv2d", "Linear")) for layer in report)
+
+
+@needs_calculator
+def test_edge_of_chaos_normal_distribution_statistics():
+    net = tanh_mlp(width=800, depth=2)
+    report = init.edge_of_chaos_(net, distribution="normal", generator=gen(2))
+    w = net[0].weight.detach().double()
+    assert report[0].distribution == "normal"
+    # variance sigma_w2 / 800 from 640000 entries: relative sd sqrt(2/640000), five sds.
+    assert abs(w.var().item() * 800 / report[0].sigma_w2 - 1) < 5 * math.sqrt(2 / 640000)
+
+
+@needs_calculator
+def test_edge_of_chaos_with_depth_chooses_a_small_fixed_point():
+    from statmech import meanfield
+
+    depth = 50
+    net = tanh_mlp(width=64, depth=3)
+    report = init.edge_of_chaos_(net, depth=depth, sigma_b2=0.3)
+    sigma_w2, sigma_b2 = meanfield.critical_point(1 / depth, "tanh")
+    for layer in report:
+        assert layer.sigma_w2 == pytest.approx(sigma_w2) and layer.sigma_b2 == pytest.approx(sigma_b2)
+        assert "q* = 1/L" in layer.reason
+    point = meanfield.fixed_point(sigma_w2, sigma_b2, "tanh")
+    assert point.q_star == pytest.approx(1 / depth, rel=1e-6)
+    assert point.chi_1 == pytest.approx(1, abs=1e-6)
+    assert any("Pennington" in note and "sigma_b2 argument is not used" in note for note in report.notes)
+
+
+@needs_calculator
+@pytest.mark.parametrize(
+    "module,name",
+    [(nn.Tanh(), "tanh"), (nn.ReLU(), "relu"), (nn.GELU(), "gelu"), (nn.SiLU(), "silu"), (nn.ELU(0.5), "elu"),
+     (nn.SELU(), "selu"), (nn.Sigmoid(), "sigmoid"), (nn.Softplus(), "softplus"), (nn.Hardtanh(), "hard_tanh")],
+)
+def test_detected_activation_modules_match_the_calculator(module, name):
+    from statmech import meanfield
+
+    net = nn.Sequential(nn.Linear(16, 16), module, nn.Linear(16, 16))
+    report = init.edge_of_chaos_(net, sigma_b2=0.1)
+    target = meanfield.activation(name, alpha=0.5) if name == "elu" else name
+    assert report[1].sigma_w2 == pytest.approx(meanfield.critical_sigma_w2(0.1, target), rel=1e-9)
+
+
+@needs_calculator
+def test_activation_argument_is_the_fallback_and_generator_reproduces():
+    class Custom(nn.Module):  # not a Sequential: the activation cannot be detected
+        def __init__(self):
+            super().__init__()
+            self.inner = nn.Linear(20, 20)
+            self.norm = nn.LayerNorm(20)
+
+        def forward(self, x):
+            return self.norm(torch.relu(self.inner(x)))
+
+    a, b = Custom(), Custom()
+    report = init.edge_of_chaos_(a, activation="relu", generator=gen(5))
+    init.edge_of_chaos_(b, activation=nn.ReLU(), generator=gen(5))
+    assert torch.equal(a.inner.weight, b.inner.weight)
+    assert report[0].sigma_w2 == pytest.approx(2.0) and "activation argument" in report[0].reason
+    assert report.skipped and report.skipped[0][0] == "norm" and "LayerNorm" in report.skipped[0][1]
+    with pytest.raises(ValueError, match=r"layer 'inner'.*pass activation="):
+        init.edge_of_chaos_(Custom())
+
+
+@pytest.mark.parametrize(
+    "kwargs,words",
+    [({"distribution": "uniform"}, ["distribution", "'uniform'"]), ({"sigma_b2": -1.0}, ["sigma_b2", ">= 0"]),
+     ({"depth": 0}, ["depth", "positive int"])],
+)
+def test_edge_of_chaos_bad_arguments_name_them(kwargs, words):
+    with pytest.raises(ValueError) as error:
+        init.edge_of_chaos_(tanh_mlp(8, 2), **kwargs)
+    for word in words:
+        assert word in str(error.value)
+
+
+def test_edge_of_chaos_needs_a_weight_layer():
+    with pytest.raises(ValueError, match="no Linear or Conv1d/2d/3d layer"):
+        init.edge_of_chaos_(nn.Sequential(nn.Tanh()), activation="tanh")
