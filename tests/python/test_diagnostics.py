@@ -77,10 +77,13 @@ def test_deep_tanh_mlp_follows_the_q_and_c_maps():
     z_c = (result.c - result.c_theory).abs() / sd_c
     assert (z_q < 5).all(), f"q off by {z_q.max():.2f} sd\n{result}"
     assert (z_c < 5).all(), f"c off by {z_c.max():.2f} sd\n{result}"
-    # The theory itself moves: q from 2.0 towards q*, c from 0.3 towards c* (chaotic: c* < 1).
+    # With the nominal variances the theory converges to the calculator's fixed point (tanh at
+    # (1.5, 0.05) is ordered, chi_1 < 1: q -> q*; c grows towards 1, slowly so near criticality).
+    nominal = measure(net, x, sigma_w2=sigma_w2, sigma_b2=sigma_b2, jacobian=False)
     point = meanfield.fixed_point(sigma_w2, sigma_b2, "tanh")
-    assert abs(result.q_theory[-1].item() - point.q_star) < 1e-3 * point.q_star
-    assert abs(result.c_theory[-1].item() - point.c_star) < 0.02
+    assert nominal.q_theory[-1].item() == pytest.approx(point.q_star, rel=1e-3)
+    assert point.chi_1 < 1 and nominal.c_theory[-1] > nominal.c_theory[0] + 0.4
+    print(result, f"\nmax |z_q| = {z_q.max():.2f}, max |z_c| = {z_c.max():.2f}")
 
 
 def test_orthogonal_linear_network_has_an_isometric_jacobian():

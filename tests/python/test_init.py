@@ -355,7 +355,7 @@ def test_edge_of_chaos_cnn_delta_orthogonal_and_fallbacks():
     )
     report = init.edge_of_chaos_(net, sigma_b2=0.01, generator=gen(1))
     by_name = {layer.name: layer for layer in report}
-    assert [by_name[n].distribution for n in ("0", "2", "4", "6", "8", "11")] == [
+    assert [by_name[n].distribution for n in ("0", "2", "4", "6", "8", "12")] == [
         "delta_orthogonal", "delta_orthogonal", "orthogonal", "orthogonal", "delta_orthogonal", "orthogonal"]
     assert "in_channels 32 > out_channels 16" in by_name["4"].reason and "fallback" in by_name["4"].reason
     assert "even kernel size" in by_name["6"].reason
@@ -368,7 +368,8 @@ def test_edge_of_chaos_cnn_delta_orthogonal_and_fallbacks():
     for g in range(2):  # each group's [16, 8] centre tap has orthonormal columns
         block = net[8].weight.detach()[16 * g:16 * (g + 1), :, 1, 1]
         assert_close(block.T @ block, sigma_w2 * 2 * torch.eye(8), atol=1e-5, rtol=0)
-    assert by_name["11"].activation == "tanh" and "through" not in by_name["11"].reason
+    # The Linear sees the Tanh at index 9 through Flatten and Dropout.
+    assert by_name["12"].activation == "tanh" and "from 9" in by_name["12"].reason
     assert all(layer.module.startswith(("Conv2d", "Linear")) for layer in report)
 
 
