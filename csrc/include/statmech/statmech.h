@@ -2,7 +2,10 @@
 
 // Umbrella header of the torch-statmech C++ API. Link against statmech::statmech.
 
+#include <statmech/activation.h>
+#include <statmech/dual_activation.h>
 #include <statmech/macros.h>
+#include <statmech/meanfield.h>
 #include <statmech/ops.h>
 #include <statmech/version.h>
 
