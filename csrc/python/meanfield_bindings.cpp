@@ -30,8 +30,16 @@ void register_meanfield(py::module_& parent) {
       .def_property_readonly("is_custom", [](const Activation& a) { return a.kind() == ActivationKind::Custom; })
       .def("__repr__", [](const Activation& a) { return "Activation(" + a.repr() + ")"; });
 
+  // Every entry point that evaluates an activation releases the interpreter lock: a Python
+  // activation re-acquires it for each call, and C++ autograd (its derivatives) refuses to run
+  // while it is held.
+  const auto nogil = py::call_guard<py::gil_scoped_release>();
   m.def("moments", [](const Activation& a, double q) {
-    const auto r = dual::moments(a, q);
+    dual::Moments r;
+    {
+      py::gil_scoped_release release;
+      r = dual::moments(a, q);
+    }
     return py::dict(py::arg("mean") = r.mean, py::arg("second") = r.second,
                     py::arg("derivative_second") = r.derivative_second, py::arg("curvature") = r.curvature,
                     py::arg("second_slope") = r.second_slope);
@@ -39,10 +47,10 @@ void register_meanfield(py::module_& parent) {
   m.def("dual_kernel", [](const Activation& a, double q1, double q2, double c) {
     const auto r = dual::kernel(a, q1, q2, c);
     return std::make_pair(r.value, r.derivative);
-  });
+  }, nogil);
   m.def("dual_kernel_uses_series", [](const Activation& a, double q1, double q2, double c) {
     return dual::DualKernel(a, q1, q2).series_suffices(c);
-  });
+  }, nogil);
 
   py::enum_<mf::Phase>(m, "Phase")
       .value("ordered", mf::Phase::Ordered)
@@ -77,18 +85,18 @@ void register_meanfield(py::module_& parent) {
       .def_readonly("phase", &mf::PhaseDiagram::phase)
       .def_readonly("stable", &mf::PhaseDiagram::stable);
 
-  m.def("q_map", &mf::q_map, py::arg("q"), py::arg("sigma_w2"), py::arg("sigma_b2"), py::arg("activation"));
+  m.def("q_map", &mf::q_map, py::arg("q"), py::arg("sigma_w2"), py::arg("sigma_b2"), py::arg("activation"), nogil);
   m.def("c_map", &mf::c_map, py::arg("c"), py::arg("q"), py::arg("sigma_w2"), py::arg("sigma_b2"),
-        py::arg("activation"));
-  m.def("fixed_point", &mf::fixed_point, py::arg("sigma_w2"), py::arg("sigma_b2"), py::arg("activation"));
-  m.def("critical_sigma_w2", &mf::critical_sigma_w2, py::arg("sigma_b2"), py::arg("activation"));
-  m.def("critical_point", &mf::critical_point, py::arg("q_star"), py::arg("activation"));
-  m.def("critical_line", &mf::critical_line, py::arg("sigma_b2"), py::arg("activation"));
-  m.def("phase_diagram", &mf::phase_diagram, py::arg("sigma_w2"), py::arg("sigma_b2"), py::arg("activation"));
-  m.def("gradient_growth", &mf::gradient_growth, py::arg("sigma_w2"), py::arg("sigma_b2"), py::arg("activation"));
+        py::arg("activation"), nogil);
+  m.def("fixed_point", &mf::fixed_point, py::arg("sigma_w2"), py::arg("sigma_b2"), py::arg("activation"), nogil);
+  m.def("critical_sigma_w2", &mf::critical_sigma_w2, py::arg("sigma_b2"), py::arg("activation"), nogil);
+  m.def("critical_point", &mf::critical_point, py::arg("q_star"), py::arg("activation"), nogil);
+  m.def("critical_line", &mf::critical_line, py::arg("sigma_b2"), py::arg("activation"), nogil);
+  m.def("phase_diagram", &mf::phase_diagram, py::arg("sigma_w2"), py::arg("sigma_b2"), py::arg("activation"), nogil);
+  m.def("gradient_growth", &mf::gradient_growth, py::arg("sigma_w2"), py::arg("sigma_b2"), py::arg("activation"), nogil);
   m.def("residual_gradient_growth", &mf::residual_gradient_growth, py::arg("sigma_w2"), py::arg("sigma_b2"),
         py::arg("activation"), py::arg("depth"), py::arg("sigma_v2") = 1.0, py::arg("sigma_a2") = 0.0,
-        py::arg("p0") = 1.0);
+        py::arg("p0") = 1.0, nogil);
   m.def("batchnorm_gradient_growth", &mf::batchnorm_gradient_growth, py::arg("activation"));
 }
 

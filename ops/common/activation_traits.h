@@ -5,6 +5,7 @@
 
 #include <statmech/activation.h>
 
+#include <limits>
 #include <vector>
 
 namespace statmech::dual {
@@ -63,6 +64,14 @@ inline double analytic_half_width(const Activation& activation) {
     default:
       return 2.0;
   }
+}
+
+// Where phi is rough (complex singularities nearest the axis, kinks): at 0 for every built-in
+// (tanh's poles are at i pi / 2 + i pi k, the logistic's at i pi + 2 i pi k, kinks at 0 or at
+// +-1 which scale towards 0 with the variance). Quadrature meshes are graded away from it. A
+// user function is unknown: NaN, no grading, uniformly narrow panels.
+inline double roughness_centre(const Activation& activation) {
+  return activation.kind() == ActivationKind::Custom ? std::numeric_limits<double>::quiet_NaN() : 0.0;
 }
 
 } // namespace statmech::dual

@@ -20,6 +20,14 @@ double half_panel(const Activation& activation, double spread) {
   return spread > 0 ? std::min(kWidestHalfPanel, strip / spread) : kWidestHalfPanel;
 }
 
+// A rule on [-kReach, kReach] for phi(mean + spread * z): rough where mean + spread * z = 0.
+void append_rule(const Activation& activation, double mean, double spread, std::vector<double> breaks,
+                 quadrature::Rule& rule) {
+  const double centre = spread > 0 ? roughness_centre(activation) - mean / spread : 0.0;
+  quadrature::append_gaussian_rule(
+      -kReach, kReach, std::move(breaks), half_panel(activation, spread), kWidestHalfPanel, centre, rule);
+}
+
 } // namespace
 
 Moments quadrature_moments(const Activation& activation, double q) {
@@ -29,7 +37,7 @@ Moments quadrature_moments(const Activation& activation, double q) {
     breaks.push_back(kink / root_q);
   }
   quadrature::Rule rule;
-  quadrature::append_gaussian_rule(-kReach, kReach, breaks, half_panel(activation, root_q), rule);
+  append_rule(activation, 0.0, root_q, breaks, rule);
   const auto n = static_cast<int64_t>(rule.nodes.size());
   std::vector<double> x(n), phi(n), dphi(n), d2phi(n);
   for (int64_t i = 0; i < n; ++i) {
@@ -81,37 +89,30 @@ Kernel direct_kernel(const Activation& activation, double q1, double q2, double 
   }
   quadrature::Rule outer;
   const double outer_spread = std::max(root_q1, root_q2 * std::fabs(c));
-  quadrature::append_gaussian_rule(-kReach, kReach, outer_breaks, half_panel(activation, outer_spread), outer);
+  append_rule(activation, 0.0, outer_spread, outer_breaks, outer);
   const auto nx = static_cast<int64_t>(outer.nodes.size());
 
   // Inner rules in y, one per outer node, flattened so that phi is evaluated in one call
   // (one call into Python for a user-defined activation).
   std::vector<int64_t> offsets(nx + 1, 0);
   std::vector<double> inner_points, inner_weights;
-  quadrature::Rule shared_inner;
-  const bool inner_moves = !activation_kinks.empty() && inner_spread > 0;
-  if (inner_spread > 0 && !inner_moves) {
-    quadrature::append_gaussian_rule(-kReach, kReach, {}, half_panel(activation, inner_spread), shared_inner);
-  }
   for (int64_t i = 0; i < nx; ++i) {
     const double mean = root_q2 * c * outer.nodes[i];
     if (inner_spread == 0) {
       inner_points.push_back(mean);
       inner_weights.push_back(1.0);
     } else {
-      quadrature::Rule local;
-      if (inner_moves) {
-        std::vector<double> inner_breaks;
-        for (double kink : activation_kinks) {
-          inner_breaks.push_back((kink - mean) / inner_spread);
-        }
-        quadrature::append_gaussian_rule(
-            -kReach, kReach, inner_breaks, half_panel(activation, inner_spread), local);
+      // The inner rule follows the rough point y = -mean / spread and the kinks, both of which move
+      // with x.
+      std::vector<double> inner_breaks;
+      for (double kink : activation_kinks) {
+        inner_breaks.push_back((kink - mean) / inner_spread);
       }
-      const quadrature::Rule& rule = inner_moves ? local : shared_inner;
-      for (size_t j = 0; j < rule.nodes.size(); ++j) {
-        inner_points.push_back(mean + inner_spread * rule.nodes[j]);
-        inner_weights.push_back(rule.weights[j]);
+      quadrature::Rule local;
+      append_rule(activation, mean, inner_spread, inner_breaks, local);
+      for (size_t j = 0; j < local.nodes.size(); ++j) {
+        inner_points.push_back(mean + inner_spread * local.nodes[j]);
+        inner_weights.push_back(local.weights[j]);
       }
     }
     offsets[i + 1] = static_cast<int64_t>(inner_points.size());

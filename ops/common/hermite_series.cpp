@@ -21,7 +21,7 @@ HermiteCoefficients hermite_coefficients(const Activation& activation, double q)
   }
   quadrature::Rule rule;
   quadrature::append_gaussian_rule(
-      -kReach, kReach, breaks, std::min(0.5, analytic_half_width(activation) / root_q), rule);
+      -kReach, kReach, breaks, analytic_half_width(activation) / root_q, 0.5, roughness_centre(activation), rule);
   const auto n = static_cast<int64_t>(rule.nodes.size());
   std::vector<double> x(n), phi(n), dphi(n), d2phi(n);
   for (int64_t i = 0; i < n; ++i) {
@@ -29,6 +29,11 @@ HermiteCoefficients hermite_coefficients(const Activation& activation, double q)
   }
   activation.evaluate(n, x.data(), phi.data(), dphi.data(), d2phi.data());
 
+  // sqrt(k) for the recurrence, hoisted out of the node loop.
+  std::vector<double> root(kSeriesTerms + 2);
+  for (int64_t k = 0; k < kSeriesTerms + 2; ++k) {
+    root[k] = std::sqrt(static_cast<double>(k));
+  }
   HermiteCoefficients out;
   out.q = q;
   out.b.assign(kSeriesTerms + 1, 0.0);
@@ -44,8 +49,7 @@ HermiteCoefficients hermite_coefficients(const Activation& activation, double q)
     double current = 1.0;
     out.b[0] += wf;
     for (int64_t k = 0; k < kSeriesTerms; ++k) {
-      const double next = (z * current - std::sqrt(static_cast<double>(k)) * previous) /
-          std::sqrt(static_cast<double>(k + 1));
+      const double next = (z * current - root[k] * previous) / root[k + 1];
       previous = current;
       current = next;
       out.b[k + 1] += wf * current;

@@ -61,9 +61,18 @@ const Rule& gauss_legendre(int64_t n) {
 }
 
 void append_gaussian_rule(
-    double lo, double hi, std::vector<double> breakpoints, double half_width, Rule& rule) {
+    double lo, double hi, std::vector<double> breakpoints, double half_width, double widest, double centre,
+    Rule& rule) {
   static constexpr double kInvSqrtTwoPi = 0.39894228040143267793994605993438;
   const Rule& legendre = gauss_legendre(kPanelNodes);
+  half_width = std::min(half_width, widest);
+  const bool graded = std::isfinite(centre) && half_width < widest;
+  if (graded) {
+    for (double r = 2.0 * half_width; r < 2.0 * (hi - lo); r *= 2.0) {
+      breakpoints.push_back(centre - r);
+      breakpoints.push_back(centre + r);
+    }
+  }
   breakpoints.erase(
       std::remove_if(breakpoints.begin(), breakpoints.end(),
                      [&](double b) { return !(b > lo && b < hi); }),
@@ -77,12 +86,17 @@ void append_gaussian_rule(
     if (!(b > a)) {
       continue;
     }
-    const auto panels = static_cast<int64_t>(std::ceil((b - a) / (2.0 * half_width) - 1e-12));
-    const double width = (b - a) / static_cast<double>(std::max<int64_t>(panels, 1));
-    for (int64_t p = 0; p < std::max<int64_t>(panels, 1); ++p) {
-      const double centre = a + (p + 0.5) * width;
+    double allowed = half_width;
+    if (graded) {
+      const double distance = a > centre ? a - centre : (b < centre ? centre - b : 0.0);
+      allowed = std::min(widest, std::max(half_width, 0.5 * distance));
+    }
+    const auto panels = std::max<int64_t>(1, static_cast<int64_t>(std::ceil((b - a) / (2.0 * allowed) - 1e-12)));
+    const double width = (b - a) / static_cast<double>(panels);
+    for (int64_t p = 0; p < panels; ++p) {
+      const double middle = a + (p + 0.5) * width;
       for (int64_t i = 0; i < kPanelNodes; ++i) {
-        const double z = centre + 0.5 * width * legendre.nodes[i];
+        const double z = middle + 0.5 * width * legendre.nodes[i];
         rule.nodes.push_back(z);
         rule.weights.push_back(0.5 * width * legendre.weights[i] * kInvSqrtTwoPi * std::exp(-0.5 * z * z));
       }

@@ -33,7 +33,14 @@ constexpr int64_t kPanelNodes = 20;
 // interval is split at `breakpoints` (those inside it) and each piece into panels of half-width at
 // most `half_width`, each with kPanelNodes Gauss-Legendre nodes. The weights include the standard
 // normal density, so sum_i w_i g(z_i) approximates E[g(z) 1(lo < z < hi)].
+//
+// With a finite `centre`, g is taken to be rough only near it (the activations here have their
+// complex singularities and kinks at real part 0, so phi(m + s z) is rough only near z = -m / s):
+// the mesh is graded geometrically away from the centre, a piece at distance r getting panels of
+// half-width up to max(half_width, r / 2), never more than `widest`. The nodes then grow like
+// log(1 / half_width) instead of 1 / half_width, which keeps large variances cheap.
 void append_gaussian_rule(
-    double lo, double hi, std::vector<double> breakpoints, double half_width, Rule& rule);
+    double lo, double hi, std::vector<double> breakpoints, double half_width, double widest, double centre,
+    Rule& rule);
 
 } // namespace statmech::quadrature

@@ -11,8 +11,8 @@ from statmech._build_check import check_torch_compatibility as _check_torch_comp
 
 _check_torch_compatibility()
 
-from statmech import ops  # noqa: E402
+from statmech import meanfield, ops  # noqa: E402
 
 __version__ = _C.version()
 
-__all__ = ["ops", "__version__"]
+__all__ = ["meanfield", "ops", "__version__"]
