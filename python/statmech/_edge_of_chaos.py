@@ -114,21 +114,30 @@ class _CriticalPoints:
 
     def __call__(self, spec: ActivationSpec) -> Tuple[float, float, str]:
         if spec.label not in self.cache:
-            from statmech import meanfield
-
-            activation = spec.resolve()
-            if self.depth is None:
-                sigma_w2 = float(meanfield.critical_sigma_w2(self.sigma_b2, activation))
-                self.cache[spec.label] = (sigma_w2, self.sigma_b2, f"critical sigma_w2 at sigma_b2 = {self.sigma_b2:g}")
-            else:
-                q_star = 1.0 / self.depth
-                sigma_w2, sigma_b2 = (float(v) for v in meanfield.critical_point(q_star, activation))
-                self.cache[spec.label] = (
-                    sigma_w2,
-                    sigma_b2,
-                    f"depth {self.depth}: critical point with q* = 1/L = {q_star:.4g}",
-                )
+            self.cache[spec.label] = self._compute(spec)
         return self.cache[spec.label]
+
+    def _compute(self, spec: ActivationSpec) -> Tuple[float, float, str]:
+        from statmech import meanfield
+
+        activation = spec.resolve()
+        fallback = ""
+        if self.depth is not None:
+            q_star = 1.0 / self.depth
+            try:
+                sigma_w2, sigma_b2 = (float(v) for v in meanfield.critical_point(q_star, activation))
+                return sigma_w2, sigma_b2, f"depth {self.depth}: critical point with q* = 1/L = {q_star:.4g}"
+            except RuntimeError as error:
+                # E.g. sigmoid and softplus (phi(0) != 0) reach a small q* only with sigma_b2 < 0.
+                fallback = f"depth {self.depth}: no critical point with q* = 1/L ({error}); "
+        try:
+            sigma_w2 = float(meanfield.critical_sigma_w2(self.sigma_b2, activation))
+        except RuntimeError as error:
+            raise ValueError(
+                f"edge_of_chaos_: no edge of chaos for activation {spec.label} at sigma_b2 = {self.sigma_b2:g}: "
+                f"{error}"
+            ) from error
+        return sigma_w2, self.sigma_b2, f"{fallback}critical sigma_w2 at sigma_b2 = {self.sigma_b2:g}"
 
 
 def _weight_distribution(layer: nn.Module, distribution: str) -> Tuple[str, str]:

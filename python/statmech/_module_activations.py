@@ -80,7 +80,9 @@ def activation_of(module: nn.Module) -> Optional[ActivationSpec]:
     if isinstance(module, nn.GELU):
         if module.approximate == "none":
             return ActivationSpec("gelu", "gelu")
-        return ActivationSpec("custom", "gelu(approximate='tanh')", function=lambda x: F.gelu(x, approximate="tanh"))
+        # The tanh approximation is within 4.8e-4 of the exact GELU everywhere, far below what moves
+        # a critical point; the calculator's closed-form-quality gelu is used for it.
+        return ActivationSpec("gelu", "gelu (for approximate='tanh', within 4.8e-4)")
     if isinstance(module, nn.SiLU):
         return ActivationSpec("silu", "silu")
     if isinstance(module, nn.ELU):

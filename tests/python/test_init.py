@@ -83,9 +83,9 @@ def test_critical_orthogonal_is_haar_distributed():
     # Under the Haar measure on O(n), tr(O) has mean 0 and E[tr(O)^2] = 1 (its moments match a
     # standard Gaussian's up to order n; Diaconis & Shahshahani 1994), and every entry has mean 0.
     # Without the sign correction of R's diagonal, LAPACK's QR biases the diagonal of Q.
-    # 4000 draws: sd of the mean trace 1/sqrt(4000), of the mean squared trace sqrt(2/4000),
-    # of the mean entry sqrt(1/(5*4000)); five sds each.
-    draws = 4000
+    # 2000 draws: sd of the mean trace 1/sqrt(2000), of the mean squared trace sqrt(2/2000),
+    # of the mean entry sqrt(1/(5*2000)); five sds each.
+    draws = 2000
     g = gen(6)
     mats = torch.stack([init.critical_orthogonal_(torch.empty(5, 5, dtype=torch.float64), 1.0, generator=g)
                         for _ in range(draws)])
@@ -409,10 +409,40 @@ def test_edge_of_chaos_with_depth_chooses_a_small_fixed_point():
 def test_detected_activation_modules_match_the_calculator(module, name):
     from statmech import meanfield
 
+    # relu's critical line is sigma_b2 = 0 only (q* diverges otherwise).
+    sigma_b2 = 0.0 if name == "relu" else 0.1
+    if name == "softplus":  # no edge of chaos at any sigma_b2 (phi(0) = log 2 keeps q* away from 0)
+        with pytest.raises(ValueError, match="no edge of chaos for activation softplus"):
+            init.edge_of_chaos_(nn.Sequential(nn.Linear(16, 16), module, nn.Linear(16, 16)), sigma_b2=sigma_b2)
+        return
     net = nn.Sequential(nn.Linear(16, 16), module, nn.Linear(16, 16))
-    report = init.edge_of_chaos_(net, sigma_b2=0.1)
+    report = init.edge_of_chaos_(net, sigma_b2=sigma_b2)
     target = meanfield.activation(name, alpha=0.5) if name == "elu" else name
-    assert report[1].sigma_w2 == pytest.approx(meanfield.critical_sigma_w2(0.1, target), rel=1e-9)
+    assert report[1].activation == (name if name != "elu" else "elu(alpha=0.5)")
+    assert report[1].sigma_w2 == pytest.approx(meanfield.critical_sigma_w2(sigma_b2, target), rel=1e-9)
+
+
+@needs_calculator
+def test_gelu_tanh_approximation_uses_exact_gelu():
+    from statmech import meanfield
+
+    net = nn.Sequential(nn.Linear(16, 16), nn.GELU(approximate="tanh"), nn.Linear(16, 16))
+    report = init.edge_of_chaos_(net, sigma_b2=0.1)
+    assert "approximate='tanh'" in report[1].activation
+    assert report[1].sigma_w2 == pytest.approx(meanfield.critical_sigma_w2(0.1, "gelu"), rel=1e-12)
+
+
+@needs_calculator
+def test_relu_with_a_bias_variance_has_no_edge_of_chaos():
+    with pytest.raises(ValueError, match=r"relu at sigma_b2 = 0.1"):
+        init.edge_of_chaos_(nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4)), sigma_b2=0.1)
+
+
+@needs_calculator
+def test_depth_falls_back_when_a_small_fixed_point_is_unreachable():
+    # sigmoid(0) = 1/2: a fixed point q* = 1/L would need a negative bias variance.
+    report = init.edge_of_chaos_(nn.Sequential(nn.Linear(8, 8), nn.Sigmoid(), nn.Linear(8, 8)), depth=40)
+    assert "no critical point with q* = 1/L" in report[0].reason and report[0].sigma_b2 == 0.0
 
 
 @needs_calculator
