@@ -86,13 +86,10 @@ def _choose_activation(
 ) -> Tuple[ActivationSpec, str]:
     if context is not None and context.before is not None:
         source, spec = context.before
-        return spec, (
-            f"{spec.label} from {source}, applied to this layer's input (chi_1 = sigma_w2 E[phi'(h)^2] pairs a "
-            "weight with the activation of the signal it multiplies)"
-        )
+        return spec, f"{spec.label} from {source}, applied to this layer's input"
     if context is not None and context.after is not None:
         source, spec = context.after
-        return spec, f"{spec.label} from {source}, which follows this first layer (its input is data, not phi(h))"
+        return spec, f"{spec.label} from {source}, after this first layer (its input is data, not phi(h))"
     if default is not None:
         where = "not in an nn.Sequential" if context is None else "no activation next to it in its nn.Sequential"
         return default, f"{default.label} from the activation argument ({where})"
@@ -289,5 +286,9 @@ def edge_of_chaos_(
             "(Pennington et al. 2017: the Jacobian spectrum's spread grows like L q* for tanh-like nets); "
             "the sigma_b2 argument is not used"
         )
+    notes.append(
+        "a weight is paired with the activation applied to its input: h' = W phi(h) + b, so chi_1 = "
+        "sigma_w2 E[phi'(h)^2]; the first layer of a Sequential takes the activation after it"
+    )
     notes.append("entries of every weight have mean variance sigma_w2 / fan_in; biases ~ N(0, sigma_b2)")
     return EdgeOfChaosReport(layers, skipped, notes)

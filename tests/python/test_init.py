@@ -305,7 +305,7 @@ def test_edge_of_chaos_mlp_tanh_is_critical_orthogonal_and_reported():
         # Bias ~ N(0, 0.05): the mean square of 1000 draws has relative sd sqrt(2/1000); five sds.
         assert abs(module.bias.detach().double().pow(2).mean().item() / 0.05 - 1) < 5 * math.sqrt(2 / 1000)
     assert "from 1" in report[1].reason and "input" in report[1].reason  # the Tanh before layer 2
-    assert "follows this first layer" in report[0].reason
+    assert "after this first layer" in report[0].reason
     # At that sigma_w2 the calculator's chi_1 is one: the edge of chaos.
     assert meanfield.fixed_point(expected, 0.05, "tanh").chi_1 == pytest.approx(1.0, abs=1e-6)
     text = repr(report)
