@@ -144,6 +144,10 @@ FixedPoint solve_fixed_point(double sigma_w2, double sigma_b2, const Activation&
   point.q_star = q_star;
   const auto m = q_star > 0 ? dual::moments(activation, q_star) : origin;
   const double variance_slope = sigma_w2 * m.second_slope;
+  // The root found is a downward crossing of the diagonal, so dq'/dq <= 1 there; and for any phi,
+  // sqrt(q) E[phi(sqrt(q) z)^2] is non-decreasing in q (a Gaussian smoothing of phi^2 >= 0), which
+  // gives dq'/dq >= -(q* - sigma_b2) / (2 q*) >= -1/2. So |dq'/dq| > 1 can only come from rounding
+  // at a tangency; the check stays, so that such a point is reported, never used.
   point.stable = std::fabs(variance_slope) <= 1.0 + kMarginal;
   if (!point.stable) {
     point.phase = Phase::Unstable;
