@@ -149,7 +149,8 @@ def main():
     print("|---|---|---|---|")
     for name in names:
         k, kd, where = measure(name, args.quick)
-        print(f"| {name} | {k:.1e} | {kd:.1e} | {where} |", flush=True)
+        kd_text = "n/a (phi' is a Dirac delta)" if numpy_activation(name)[1] is None else f"{kd:.1e}"
+        print(f"| {name} | {k:.1e} | {kd_text} | {where} |", flush=True)
 
 
 if __name__ == "__main__":
