@@ -46,7 +46,9 @@ void solve_correlation(FixedPoint& point, const Activation& activation) {
     const auto k = kernel(c);
     const double h = (point.sigma_w2 * k.value + point.sigma_b2) / q - c;
     const double slope = point.sigma_w2 * k.derivative - 1.0;
-    if (h <= 0 || !(slope < 0)) {
+    // At c = 0, h is (sigma_w2 E[phi]^2 + sigma_b2) / q*: below 1e-15 it is the rounding of an odd
+    // activation's zero mean (c* = h / (1 - h') would be ~1e-32), and c* = 0.
+    if (h <= (c == 0.0 ? 1e-15 : 0.0) || !(slope < 0)) {
       break; // at the root to rounding
     }
     const double next = std::min(c - h / slope, 1.0);
