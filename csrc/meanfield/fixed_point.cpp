@@ -34,31 +34,32 @@ double depth_scale(double rate) {
 
 // Stable fixed point of the c-map in the chaotic phase (chi_1 > 1, so c = 1 is unstable). With
 // equal variances k(q, q, c) = sum_k b_k^2 c^k (Mehler), so the c-map is increasing and convex on
-// [0, 1]; h(c) = c_map(c) - c has h(0) >= 0 and h < 0 just below 1, and exactly one root between.
+// [0, 1]; h(c) = c_map(c) - c has h(0) >= 0, h(1) = 0, h'(1) = chi_1 - 1 > 0, hence exactly one
+// root c* in [0, 1) with h' < 0 on [0, c*]. Newton's method from c = 0 on such a convex function
+// climbs monotonically to c* without overshooting, so it never evaluates the kernel beyond c*,
+// where (near c = 1) it is most expensive.
 void solve_correlation(FixedPoint& point, const Activation& activation) {
   const double q = point.q_star;
   const dual::DualKernel kernel(activation, q, q);
-  const auto step = [&](double c) {
+  double c = 0.0;
+  for (int iteration = 0; iteration < 200; ++iteration) {
     const auto k = kernel(c);
-    return std::pair<double, double>{(point.sigma_w2 * k.value + point.sigma_b2) / q - c,
-                                     point.sigma_w2 * k.derivative - 1.0};
-  };
-  if (step(0.0).first <= 0) {
-    point.c_star = 0.0;
-  } else {
-    double hi = 0.5;
-    while (step(hi).first >= 0 && hi < 1.0 - 1e-15) {
-      hi = 1.0 - 0.5 * (1.0 - hi);
+    const double h = (point.sigma_w2 * k.value + point.sigma_b2) / q - c;
+    const double slope = point.sigma_w2 * k.derivative - 1.0;
+    // At c = 0, h is (sigma_w2 E[phi]^2 + sigma_b2) / q*: below 1e-15 it is the rounding of an odd
+    // activation's zero mean (c* = h / (1 - h') would be ~1e-32), and c* = 0.
+    if (h <= (c == 0.0 ? 1e-15 : 0.0) || !(slope < 0)) {
+      break; // at the root to rounding
     }
-    if (step(hi).first >= 0) {
-      // chi_1 exceeds 1 by so little that c* is 1 to working precision.
-      point.c_star = 1.0;
-      point.chi_c = point.chi_1;
-      return;
+    const double next = std::min(c - h / slope, 1.0);
+    if (!(next > c) || next - c <= 1e-15 * next) {
+      c = next > c ? next : c;
+      break;
     }
-    point.c_star = detail::bracketed_newton(step, 0.0, hi);
+    c = next;
   }
-  point.chi_c = point.sigma_w2 * kernel(point.c_star).derivative;
+  point.c_star = c;
+  point.chi_c = c >= 1.0 ? point.chi_1 : point.sigma_w2 * kernel(c).derivative;
 }
 
 } // namespace
@@ -145,6 +146,10 @@ FixedPoint solve_fixed_point(double sigma_w2, double sigma_b2, const Activation&
   point.q_star = q_star;
   const auto m = q_star > 0 ? dual::moments(activation, q_star) : origin;
   const double variance_slope = sigma_w2 * m.second_slope;
+  // The root found is a downward crossing of the diagonal, so dq'/dq <= 1 there; and for any phi,
+  // sqrt(q) E[phi(sqrt(q) z)^2] is non-decreasing in q (a Gaussian smoothing of phi^2 >= 0), which
+  // gives dq'/dq >= -(q* - sigma_b2) / (2 q*) >= -1/2. So |dq'/dq| > 1 can only come from rounding
+  // at a tangency; the check stays, so that such a point is reported, never used.
   point.stable = std::fabs(variance_slope) <= 1.0 + kMarginal;
   if (!point.stable) {
     point.phase = Phase::Unstable;

@@ -6,6 +6,8 @@
 #include "ops/common/closed_forms.h"
 #include "ops/common/direct_quadrature.h"
 
+#include <c10/util/Exception.h>
+
 #include <cmath>
 
 namespace statmech::dual {
@@ -15,15 +17,22 @@ namespace {
 // Cauchy-Schwarz scale; the target accuracy of the core is 1e-10 relative.
 constexpr double kSeriesTolerance = 1e-14;
 
+void check_variance(const char* fn, const char* name, double q) {
+  TORCH_CHECK(std::isfinite(q) && q > 0, fn, ": ", name, " must be a positive, finite variance (sigma^2), got ", q);
+}
+
 } // namespace
 
 Moments moments(const Activation& activation, double q) {
+  check_variance("dual::moments", "q", q);
   return has_closed_form(activation.kind()) ? closed_form_moments(activation, q)
                                             : quadrature_moments(activation, q);
 }
 
 DualKernel::DualKernel(const Activation& activation, double q1, double q2)
     : activation_(activation), q1_(q1), q2_(q2), closed_form_(has_closed_form(activation.kind())) {
+  check_variance("dual::kernel", "q1", q1);
+  check_variance("dual::kernel", "q2", q2);
   if (!closed_form_) {
     series1_ = std::make_shared<const HermiteCoefficients>(hermite_coefficients(activation, q1));
     series2_ = q2 == q1 ? series1_
@@ -44,6 +53,7 @@ bool DualKernel::series_suffices(double c) const {
 }
 
 Kernel DualKernel::operator()(double c) const {
+  TORCH_CHECK(c >= -1.0 && c <= 1.0, "dual::kernel: c must be a correlation in [-1, 1], got ", c);
   if (closed_form_) {
     return closed_form_kernel(activation_, q1_, q2_, c);
   }
@@ -67,6 +77,9 @@ Kernel DualKernel::operator()(double c) const {
 
 Kernel kernel(const Activation& activation, double q1, double q2, double c) {
   if (has_closed_form(activation.kind())) {
+    check_variance("dual::kernel", "q1", q1);
+    check_variance("dual::kernel", "q2", q2);
+    TORCH_CHECK(c >= -1.0 && c <= 1.0, "dual::kernel: c must be a correlation in [-1, 1], got ", c);
     return closed_form_kernel(activation, q1, q2, c);
   }
   return DualKernel(activation, q1, q2)(c);

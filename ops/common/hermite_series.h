@@ -16,7 +16,9 @@ namespace statmech::dual {
 
 // Terms kept. The series is used only where its bound meets the tolerance, so K trades the share
 // of (q, c) answered by the cheap polynomial against the cost of the coefficients (O(K) per node).
-constexpr int64_t kSeriesTerms = 128;
+// With 128 the k-dot bound failed for tanh already at q ~ 2, c ~ 0.99, sending the c* search of
+// points near the critical line to 2-D quadrature (35 ms a point); 256 keeps them on the series.
+constexpr int64_t kSeriesTerms = 256;
 
 struct HermiteCoefficients {
   double q;

@@ -284,7 +284,8 @@ def critical_point(q_star: float, activation: ActivationLike) -> tuple:
 
 
 def critical_line(sigma_b2, activation: ActivationLike) -> Tensor:
-    """:func:`critical_sigma_w2` at every bias variance of a 1-D tensor (or sequence).
+    """:func:`critical_sigma_w2` at every bias variance sigma_b^2 (sigma^2, not sigma) of a 1-D
+    tensor (or sequence).
 
     Returns:
         float64 tensor of the critical weight variances sigma_w^2, same length as ``sigma_b2``.
@@ -294,7 +295,8 @@ def critical_line(sigma_b2, activation: ActivationLike) -> Tensor:
 
 
 def phase_diagram(sigma_w2, sigma_b2, activation: ActivationLike) -> PhaseDiagram:
-    """:func:`fixed_point` on the grid ``sigma_w2 x sigma_b2`` (1-D tensors or sequences of variances).
+    """:func:`fixed_point` on the grid ``sigma_w2 x sigma_b2`` (1-D tensors or sequences of
+    variances, sigma^2 not sigma: weight variances > 0, bias variances >= 0).
 
     Returns:
         :class:`PhaseDiagram` of float64 tensors ``[len(sigma_w2), len(sigma_b2)]``. Built-in
@@ -344,6 +346,8 @@ def residual_gradient_growth(
 
 def batchnorm_gradient_growth(activation: ActivationLike = "relu") -> float:
     """Per-layer growth of squared gradients with batch norm before relu: pi / (pi - 1) ~ 1.467.
+
+    Takes no variances: the rate is the same for every weight and bias variance (sigma^2).
 
     Yang et al. 2019, "A mean field theory of batch normalization": in the large width and large
     batch limit, gradients explode at this rate whatever the weight and bias variances (batch norm

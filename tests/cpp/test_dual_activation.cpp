@@ -245,6 +245,13 @@ TEST(DualActivationErrors, UnknownNameListsValidNames) {
                         "hard_tanh", "callable");
 }
 
+TEST(DualActivationErrors, ArgumentsAreChecked) {
+  const auto tanh = Activation::named("tanh");
+  STATMECH_EXPECT_ERROR(statmech::dual::kernel(tanh, 0.0, 1.0, 0.5), "dual::kernel", "q1", "positive");
+  STATMECH_EXPECT_ERROR(statmech::dual::kernel(Activation::named("relu"), 1.0, 1.0, 1.5), "c must be a correlation");
+  STATMECH_EXPECT_ERROR(statmech::dual::moments(tanh, -1.0), "dual::moments", "q");
+}
+
 TEST(DualActivationErrors, CustomActivationMustKeepShape) {
   const auto bad = Activation::custom([](const at::Tensor& x) { return x.sum(); }, "summing");
   STATMECH_EXPECT_ERROR(statmech::dual::moments(bad, 1.0), "custom activation 'summing'", "same shape");

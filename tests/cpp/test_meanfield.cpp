@@ -25,6 +25,7 @@ TEST(MeanField, ReluCriticalAtTwoZero) {
   EXPECT_NEAR(point.chi_1, 1.0, 1e-14);
   EXPECT_TRUE(std::isinf(point.xi_c));
   EXPECT_NEAR(mf::critical_sigma_w2(0.0, relu), 2.0, 1e-14);
+  EXPECT_EQ(mf::fixed_point(2.0, 0.0, "relu").phase, mf::Phase::Critical); // a plain name works too
   for (double sigma_w2 : {0.5, 1.0, 1.5, 1.9}) {
     const auto p = mf::fixed_point(sigma_w2, 0.3, relu);
     EXPECT_EQ(p.phase, mf::Phase::Ordered);

@@ -282,3 +282,14 @@ def test_errors_name_the_argument():
         mf.q_map(1.0, 1.0, 0.0, lambda t: t.detach() * 0 + 1)
     with pytest.raises(RuntimeError, match="same shape"):
         mf.q_map(1.0, 1.0, 0.0, lambda t: t.sum())
+
+
+@pytest.mark.parametrize("name", ["hard_tanh", "elu", "selu", "tanh", "gelu", "softplus", "step", "relu", "sin", "erf"])
+def test_second_slope_is_derivative_of_second_moment(name):
+    """xi_q uses d E[phi(sqrt(q) z)^2] / dq = E[phi'^2] + E[phi'' phi] (Gaussian integration by
+    parts), including the Dirac terms of phi'' for hard_tanh; checked by central differences."""
+    act = mf.activation(name)
+    for q in (0.3, 2.0):
+        h = 1e-5
+        fd = (native.moments(act, q + h)["second"] - native.moments(act, q - h)["second"]) / (2 * h)
+        assert native.moments(act, q)["second_slope"] == pytest.approx(fd, rel=1e-8, abs=1e-9)

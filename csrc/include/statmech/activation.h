@@ -41,6 +41,11 @@ class STATMECH_API Activation {
   // (piecewise-smooth functions are fine: derivatives are then taken almost everywhere).
   using Function = std::function<at::Tensor(const at::Tensor&)>;
 
+  // Implicit from a name, so that every calculator function also takes a plain string:
+  // statmech::meanfield::fixed_point(2.0, 0.0, "relu"). Same as named(name).
+  Activation(const std::string& name) : Activation(named(name)) {} // NOLINT(google-explicit-constructor)
+  Activation(const char* name) : Activation(named(name)) {} // NOLINT(google-explicit-constructor)
+
   // A built-in activation by name (see names()); leaky_relu takes its default slope 0.01 and
   // elu its default alpha 1, as in torch.nn. Throws, listing the valid names, on an unknown name.
   static Activation named(const std::string& name);
