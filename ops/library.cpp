@@ -26,4 +26,25 @@ TORCH_LIBRARY(statmech, m) {
       "_rbm_free_energy_backward(Tensor grad, Tensor visible, Tensor weight, Tensor visible_bias,"
       " Tensor(a!) hidden_probability, bool[4] output_mask) -> (Tensor, Tensor, Tensor, Tensor)",
       {at::Tag::pt2_compliant_tag});
+
+  // ---- initialisers at the edge of chaos (ops/init) ---------------------------------------------
+  // In-place, like torch.nn.init, on weights in PyTorch's [out, in, kernel...] layout, where
+  // fan_in = in * prod(kernel). sigma_w2 is a variance (sigma_w^2), never a standard deviation.
+  // They return nothing: a custom op may not return an alias of a mutated input (torch.compile's
+  // auto_functionalize rejects it); the C++ and Python wrappers return the tensor.
+  //
+  // W_ij ~ N(0, sigma_w2 / fan_in).
+  m.def(
+      "critical_normal_(Tensor(a!) tensor, float sigma_w2, Generator? generator=None) -> ()",
+      {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
+  // Haar-orthogonal [out, fan_in] matrix with ||W||_F^2 = sigma_w2 * out: W W^T = sigma_w2 I when
+  // out <= fan_in, W^T W = sigma_w2 (out / fan_in) I otherwise.
+  m.def(
+      "critical_orthogonal_(Tensor(a!) tensor, float sigma_w2, Generator? generator=None) -> ()",
+      {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
+  // Conv weight [out, in, k...] (1-3 spatial dims, odd k, in <= out): zero except the centre tap,
+  // which is the [out, in] critical_orthogonal_ matrix (Xiao et al. 2018).
+  m.def(
+      "delta_orthogonal_(Tensor(a!) tensor, float sigma_w2, Generator? generator=None) -> ()",
+      {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
 }

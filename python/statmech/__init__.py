@@ -11,8 +11,9 @@ from statmech._build_check import check_torch_compatibility as _check_torch_comp
 
 _check_torch_compatibility()
 
-from statmech import ops  # noqa: E402
+from statmech import meanfield, ops  # noqa: E402
+from statmech import diagnostics, init  # noqa: E402
 
 __version__ = _C.version()
 
-__all__ = ["ops", "__version__"]
+__all__ = ["diagnostics", "init", "meanfield", "ops", "__version__"]

@@ -2,7 +2,11 @@
 
 // Umbrella header of the torch-statmech C++ API. Link against statmech::statmech.
 
+#include <statmech/activation.h>
+#include <statmech/dual_activation.h>
+#include <statmech/init.h>
 #include <statmech/macros.h>
+#include <statmech/meanfield.h>
 #include <statmech/ops.h>
 #include <statmech/version.h>
 

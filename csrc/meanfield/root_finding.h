@@ -1,0 +1,71 @@
+#pragma once
+
+// One-dimensional root finding for the calculator's fixed points.
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+namespace statmech::meanfield::detail {
+
+// Root of g on [lo, hi] given g(lo) >= 0 > g(hi), with `step(x)` returning (g(x), g'(x)).
+// Newton steps while they stay inside the shrinking bracket, bisection otherwise: quadratic
+// convergence near the root, guaranteed convergence anywhere.
+template <typename Step>
+double bracketed_newton(Step&& step, double lo, double hi) {
+  double x = 0.5 * (lo + hi);
+  for (int iteration = 0; iteration < 200; ++iteration) {
+    const auto [g, slope] = step(x);
+    if (g == 0) {
+      return x;
+    }
+    (g > 0 ? lo : hi) = x;
+    double next = x - g / slope;
+    if (!std::isfinite(next) || !(next > lo && next < hi)) {
+      next = 0.5 * (lo + hi);
+    }
+    const double scale = std::max(std::fabs(next), std::fabs(hi));
+    if (std::fabs(next - x) <= 1e-15 * scale || hi - lo <= 4e-16 * scale) {
+      return next;
+    }
+    x = next;
+  }
+  return x;
+}
+
+// Root of a function without a derivative, g(lo) < 0 <= g(hi) or the reverse (Illinois variant of
+// regula falsi: superlinear, always bracketed).
+template <typename Fn>
+double bracketed_secant(Fn&& g, double lo, double hi, double g_lo, double g_hi) {
+  int side = 0;
+  double x = lo;
+  double previous = hi;
+  for (int iteration = 0; iteration < 200; ++iteration) {
+    previous = x;
+    x = (lo * g_hi - hi * g_lo) / (g_hi - g_lo);
+    if (!(x > std::min(lo, hi) && x < std::max(lo, hi))) {
+      x = 0.5 * (lo + hi);
+    }
+    const double gx = g(x);
+    if (gx == 0 || std::fabs(hi - lo) <= 1e-15 * std::max(std::fabs(lo), std::fabs(hi)) ||
+        (iteration > 0 && std::fabs(x - previous) <= 1e-15 * std::fabs(x))) {
+      return x;
+    }
+    if ((gx > 0) == (g_hi > 0)) {
+      hi = x, g_hi = gx;
+      if (side == 1) {
+        g_lo *= 0.5;
+      }
+      side = 1;
+    } else {
+      lo = x, g_lo = gx;
+      if (side == -1) {
+        g_hi *= 0.5;
+      }
+      side = -1;
+    }
+  }
+  return x;
+}
+
+} // namespace statmech::meanfield::detail

@@ -1,0 +1,12 @@
+#pragma once
+
+// Registration functions of the statmech._C submodules, one per file in csrc/python.
+
+#include <pybind11/pybind11.h>
+
+namespace statmech::python {
+
+// statmech._C.meanfield: Activation, the dual activation and the mean-field calculator.
+void register_meanfield(pybind11::module_& m);
+
+} // namespace statmech::python
