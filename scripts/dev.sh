@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The two commands of README.md:
-#   scripts/dev.sh example   set everything up, then run the main example
+#   scripts/dev.sh example   set everything up, then run the main examples (RBM likelihood, phase diagram)
 #   scripts/dev.sh test      set everything up, then run every test (C++ ctest, the out-of-tree
 #                            C++ consumer, pytest)
 # Both are idempotent: a second run re-checks the dependencies and rebuilds only what changed.
@@ -50,14 +50,17 @@ run_tests() {
   step "C++ consumer: examples/cpp built out of tree against build/install"
   local torch_prefix
   torch_prefix=$("$PYTHON" -c "import torch.utils; print(torch.utils.cmake_prefix_path)")
+  local passed=0 failures=0 program
   if cmake -S examples/cpp -B build/examples-cpp -G Ninja -DCMAKE_PREFIX_PATH="$INSTALL;$torch_prefix" >/dev/null &&
-     cmake --build build/examples-cpp &&
-     ./build/examples-cpp/rbm_exact_likelihood; then
-    echo "C++ consumer: 1 passed, 0 failed"
+     cmake --build build/examples-cpp; then
+    for program in rbm_exact_likelihood edge_of_chaos; do
+      if ./build/examples-cpp/$program; then passed=$((passed + 1)); else failures=$((failures + 1)); fi
+    done
   else
-    echo "C++ consumer: 0 passed, 1 failed"
-    failed=1
+    failures=1
   fi
+  echo "C++ consumer: $passed passed, $failures failed"
+  [ "$failures" -eq 0 ] || failed=1
 
   step "Python tests (pytest)"
   (cd "$ROOT" && "$PYTHON" -m pytest tests/python) || failed=1
@@ -67,8 +70,10 @@ run_tests() {
 case "${1:-}" in
   example)
     setup
-    step "main example: examples/python/rbm_exact_likelihood.py"
+    step "main examples: examples/python/rbm_exact_likelihood.py, examples/python/phase_diagram.py"
     "$PYTHON" examples/python/rbm_exact_likelihood.py
+    "$PYTHON" examples/python/phase_diagram.py
+    echo "plots: examples/output/"
     ;;
   test)
     setup

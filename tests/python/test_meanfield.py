@@ -186,6 +186,32 @@ def test_residual_gradient_growth():
     assert torch.allclose(g, torch.full((5,), 1.5, dtype=torch.float64), rtol=0, atol=1e-15)
 
 
+def test_residual_gradient_growth_matches_a_simulated_tanh_resnet():
+    """Monte Carlo check of the residual recursion (Yang & Schoenholz 2017, Sec. 3) on random
+    full residual tanh networks x^l = V phi(W x^{l-1} + b) + x^{l-1} of width N = 1000: the
+    measured |dL/dx^{l-1}|^2 / |dL/dx^l|^2, averaged over 6 networks, against the theory's factor.
+    Each measured ratio is a ratio of sums of N squares, with a relative standard deviation of
+    about sqrt(2/N) = 4.5% per network, 1.8% over 6; the tolerance, 8%, is 4.4 of those."""
+    n, depth, sigma_w2, sigma_b2, sigma_v2 = 1000, 6, 1.5, 0.1, 1.0
+    theory = mf.residual_gradient_growth(sigma_w2, sigma_b2, "tanh", depth=depth, sigma_v2=sigma_v2)
+    g = torch.Generator().manual_seed(0)
+    measured = torch.zeros(depth, dtype=torch.float64)
+    networks = 6
+    for _ in range(networks):
+        x = torch.randn(n, dtype=torch.float64, generator=g).requires_grad_()  # p0 = 1
+        xs = [x]
+        for _ in range(depth):
+            w = torch.randn(n, n, dtype=torch.float64, generator=g) * math.sqrt(sigma_w2 / n)
+            b = torch.randn(n, dtype=torch.float64, generator=g) * math.sqrt(sigma_b2)
+            v = torch.randn(n, n, dtype=torch.float64, generator=g) * math.sqrt(sigma_v2 / n)
+            xs.append(v @ torch.tanh(w @ xs[-1] + b) + xs[-1])
+            xs[-1].retain_grad()
+        (torch.randn(n, dtype=torch.float64, generator=g) @ xs[-1]).backward()
+        norms = torch.stack([t.grad.square().sum() for t in xs])
+        measured += (norms[:-1] / norms[1:]) / networks
+    assert torch.allclose(measured, theory, rtol=0.08), (measured, theory)
+
+
 # ---------------------------------------------------------------------------------------------
 # API behaviour
 # ---------------------------------------------------------------------------------------------
