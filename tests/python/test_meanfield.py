@@ -319,3 +319,26 @@ def test_second_slope_is_derivative_of_second_moment(name):
         h = 1e-5
         fd = (native.moments(act, q + h)["second"] - native.moments(act, q - h)["second"]) / (2 * h)
         assert native.moments(act, q)["second_slope"] == pytest.approx(fd, rel=1e-8, abs=1e-9)
+
+
+def test_critical_sigma_w2_of_a_callable_matches_the_builtin():
+    """The critical-line scan reaches q ~ 1e12; a user callable must stay cheap there (its
+    quadrature mesh is graded around 0, not uniformly ~sqrt(q) panels wide)."""
+    user_tanh = mf.activation(lambda t: torch.tanh(t))
+    for sigma_b2 in (0.0, 0.1, 1.0):
+        assert mf.critical_sigma_w2(sigma_b2, user_tanh) == pytest.approx(
+            mf.critical_sigma_w2(sigma_b2, "tanh"), rel=1e-10)
+
+
+def test_callable_with_a_kink_away_from_zero_against_scipy():
+    """phi(x) = relu(x) - relu(x - 3) / 2 at q = 1e6: the kink at x = 3 is at z = 3e-3."""
+    phi = mf.activation(lambda t: torch.relu(t) - 0.5 * torch.relu(t - 3.0))
+    root_q = 1e3
+
+    def integrand(z):
+        x = root_q * z
+        return (max(x, 0.0) - 0.5 * max(x - 3.0, 0.0)) ** 2 * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+
+    reference = (integrate.quad(integrand, 0.0, 3.0 / root_q, epsabs=0, epsrel=1e-13)[0]
+                 + integrate.quad(integrand, 3.0 / root_q, 12.0, epsabs=0, epsrel=1e-13, limit=200)[0])
+    assert mf.q_map(1e6, 1.0, 0.0, phi) == pytest.approx(reference, rel=1e-11)
