@@ -16,6 +16,19 @@ def _critical_sigma_w2(sigma_b2: float, activation: Any) -> float:
     return float(meanfield.critical_sigma_w2(sigma_b2, activation))
 
 
+def _sigma_w2_or_critical(caller: str, sigma_w2: Optional[float], activation: Any, sigma_b2: float) -> float:
+    """sigma_w2 if given, else the critical value (Python only: TorchScript cannot call the calculator)."""
+    if sigma_w2 is not None:
+        return sigma_w2
+    if torch.jit.is_scripting():
+        raise RuntimeError(
+            caller + ": sigma_w2 must be given explicitly in TorchScript (the critical value "
+            "comes from the Python calculator statmech.meanfield.critical_sigma_w2)"
+        )
+    else:
+        return _critical_sigma_w2(sigma_b2, activation)
+
+
 def critical_normal_(
     tensor: Tensor,
     sigma_w2: Optional[float] = None,
@@ -49,16 +62,9 @@ def critical_normal_(
         >>> statmech.init.critical_normal_(w, 2.0)          # ReLU at the critical point
         >>> statmech.init.critical_normal_(w, activation="tanh", sigma_b2=0.05)
     """
-    if sigma_w2 is None:
-        if torch.jit.is_scripting():
-            raise RuntimeError(
-                "critical_normal_: sigma_w2 must be given explicitly in TorchScript (the critical value "
-                "comes from the Python calculator statmech.meanfield.critical_sigma_w2)"
-            )
-        else:
-            sigma_w2 = _critical_sigma_w2(sigma_b2, activation)
+    value = _sigma_w2_or_critical("critical_normal_", sigma_w2, activation, sigma_b2)
     with torch.no_grad():
-        torch.ops.statmech.critical_normal_(tensor, sigma_w2, generator)
+        torch.ops.statmech.critical_normal_(tensor, value, generator)
     return tensor
 
 
@@ -89,16 +95,9 @@ def critical_orthogonal_(
     Args, return value and the choice of the default ``sigma_w2``: as :func:`critical_normal_`.
     The QR runs in the tensor's dtype, promoted to float32 for float16/bfloat16.
     """
-    if sigma_w2 is None:
-        if torch.jit.is_scripting():
-            raise RuntimeError(
-                "critical_orthogonal_: sigma_w2 must be given explicitly in TorchScript (the critical value "
-                "comes from the Python calculator statmech.meanfield.critical_sigma_w2)"
-            )
-        else:
-            sigma_w2 = _critical_sigma_w2(sigma_b2, activation)
+    value = _sigma_w2_or_critical("critical_orthogonal_", sigma_w2, activation, sigma_b2)
     with torch.no_grad():
-        torch.ops.statmech.critical_orthogonal_(tensor, sigma_w2, generator)
+        torch.ops.statmech.critical_orthogonal_(tensor, value, generator)
     return tensor
 
 
@@ -127,14 +126,7 @@ def delta_orthogonal_(
     Returns:
         ``tensor``.
     """
-    if sigma_w2 is None:
-        if torch.jit.is_scripting():
-            raise RuntimeError(
-                "delta_orthogonal_: sigma_w2 must be given explicitly in TorchScript (the critical value "
-                "comes from the Python calculator statmech.meanfield.critical_sigma_w2)"
-            )
-        else:
-            sigma_w2 = _critical_sigma_w2(sigma_b2, activation)
+    value = _sigma_w2_or_critical("delta_orthogonal_", sigma_w2, activation, sigma_b2)
     with torch.no_grad():
-        torch.ops.statmech.delta_orthogonal_(tensor, sigma_w2, generator)
+        torch.ops.statmech.delta_orthogonal_(tensor, value, generator)
     return tensor

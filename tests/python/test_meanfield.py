@@ -342,3 +342,23 @@ def test_callable_with_a_kink_away_from_zero_against_scipy():
     reference = (integrate.quad(integrand, 0.0, 3.0 / root_q, epsabs=0, epsrel=1e-13)[0]
                  + integrate.quad(integrand, 3.0 / root_q, 12.0, epsabs=0, epsrel=1e-13, limit=200)[0])
     assert mf.q_map(1e6, 1.0, 0.0, phi) == pytest.approx(reference, rel=1e-11)
+
+
+def test_dual_kernel_uses_series_only_where_it_converges():
+    """The Hermite series is used where its Parseval bound allows (moderate q, or |c| < 1) and
+    quadrature otherwise (tanh at q = 10, c -> 1, where the coefficients decay slowly); both paths
+    agree with an independent 2-D quadrature of the Cholesky form."""
+    tanh = mf.activation("tanh")
+    assert native.dual_kernel_uses_series(tanh, 1.0, 1.0, 0.5)
+    assert not native.dual_kernel_uses_series(tanh, 10.0, 10.0, 1 - 1e-6)
+    for q, c in ((1.0, 0.5), (10.0, 1 - 1e-6)):
+        s = math.sqrt((1 - c) * (1 + c))
+
+        def integrand(z2, z1):
+            u = math.sqrt(q) * z1
+            v = math.sqrt(q) * (c * z1 + s * z2)
+            return math.tanh(u) * math.tanh(v) * math.exp(-0.5 * (z1 * z1 + z2 * z2)) / (2 * math.pi)
+
+        reference = integrate.dblquad(integrand, -12, 12, -12, 12, epsabs=1e-13, epsrel=1e-12)[0]
+        value, _ = native.dual_kernel(tanh, q, q, c)
+        assert value == pytest.approx(reference, rel=1e-9)

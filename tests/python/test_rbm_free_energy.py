@@ -246,3 +246,13 @@ def test_import_from_any_directory(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": ""},
     )
     assert out.stdout.strip() == statmech.__version__
+
+
+def test_cuda_version_matches_the_torch_it_was_built_for():
+    """statmech._C.cuda_version() is CUDA_VERSION of the build (e.g. 13000), or -1 without CUDA
+    kernels; the import-time check relies on its major version agreeing with torch's."""
+    built = statmech._C.cuda_version()
+    if built == -1:
+        return
+    assert torch.version.cuda is not None
+    assert built // 1000 == int(torch.version.cuda.split(".")[0])
