@@ -88,12 +88,12 @@ STATMECH_ALWAYS_INLINE T exp_nonpositive(T x) {
   return x < Bits::kMinExpArgument ? T(0) : p * scale;
 }
 
-// log1p(e) = 2 atanh(s) for s = e / (2 + e), given s in [0, 1/3] (e in [0, 1]):
+// log1p(e) for 0 <= e <= 1, as 2 atanh(s) with s = e / (2 + e) in [0, 1/3]:
 // 2 s (1 + s^2/3 + s^4/5 + ...). No cancellation for small e; with s^2 <= 1/9 the series is cut
-// where its tail is below the unit roundoff (17 terms for double, 8 for float). Taking s rather
-// than e lets a caller share one division between s and other ratios (see rbm's row pass).
+// where its tail is below the unit roundoff (17 terms for double, 8 for float).
 template <typename T>
-STATMECH_ALWAYS_INLINE T log1p_from_atanh_argument(T s) {
+STATMECH_ALWAYS_INLINE T log1p_unit_interval(T e) {
+  const T s = e / (T(2) + e);
   const T u = s * s;
   T p;
   if constexpr (std::is_same_v<T, double>) {
@@ -119,12 +119,6 @@ STATMECH_ALWAYS_INLINE T log1p_from_atanh_argument(T s) {
   p = p * u + T(1.0 / 3.0);
   p = p * u + T(1);
   return T(2) * s * p;
-}
-
-// log1p(e) for 0 <= e <= 1.
-template <typename T>
-STATMECH_ALWAYS_INLINE T log1p_unit_interval(T e) {
-  return log1p_from_atanh_argument(e / (T(2) + e));
 }
 
 } // namespace statmech::math
