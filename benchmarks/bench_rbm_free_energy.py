@@ -103,6 +103,8 @@ def main() -> None:
             f"**{ours_mem.peak_bytes / plain_mem.peak_bytes:.2f}**",
             f"{plain_saved.peak_bytes / mib:.2f}", f"{ours_saved.peak_bytes / mib:.2f}",
             f"{plain_saved.retained_bytes / mib:.2f}", f"{ours_saved.retained_bytes / mib:.2f}",
+            f"{plain_bwd.peak_bytes / mib:.2f}", f"{ours_bwd.peak_bytes / mib:.2f}",
+            f"**{ours_bwd.peak_bytes / plain_bwd.peak_bytes:.2f}**",
             f"{(plain_bwd.allocated_bytes - gradient_bytes) / mib:.2f}",
             f"{(ours_bwd.allocated_bytes - gradient_bytes) / mib:.2f}",
         ])
@@ -115,6 +117,7 @@ def main() -> None:
         ["dtype", "plain PyTorch ms", "statmech ms", "time ratio",
          "plain peak MiB", "statmech peak MiB", "peak ratio",
          "plain fwd peak MiB", "statmech fwd peak MiB", "plain held for bwd MiB", "statmech held for bwd MiB",
+         "plain bwd peak MiB", "statmech bwd peak MiB", "bwd peak ratio",
          "plain bwd temporaries MiB", "statmech bwd temporaries MiB"],
         rows,
     )
