@@ -15,13 +15,18 @@ Piecewise activations use the smaller grid of --quick (nested quad is slow): q i
 
 import argparse
 import math
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 from scipy import integrate, special
 
 import statmech  # noqa: F401
 from statmech._C import meanfield as native
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
+from gaussian_reference import quad_dual  # noqa: E402  (the independent reference the tests use)
 
 SELU_SCALE, SELU_ALPHA = 1.0507009873554804934193349852946, 1.6732632423543772848170429916717
 
@@ -71,34 +76,8 @@ def trapezoid_reference(f, q1, q2, c, h=0.04, reach=11.0):
 
 
 def nested_quad_reference(f, kinks, q1, q2, c):
-    """E[f(u) f(v)] as an outer quad over x of f(sqrt(q1) x) E_y[f(sqrt(q2)(c x + s y))]."""
-    s = math.sqrt(max((1 - c) * (1 + c), 0.0))
-    density = lambda t: math.exp(-t * t / 2) / math.sqrt(2 * math.pi)
-    opts = dict(epsabs=1e-14, epsrel=1e-13, limit=200)
-
-    def inner(x):
-        m = math.sqrt(q2) * c * x
-        if s == 0:
-            return float(f(np.array(m)))
-        sd = math.sqrt(q2) * s
-        pts = [(k - m) / sd for k in kinks if abs((k - m) / sd) < 12]
-        return integrate.quad(lambda y: float(f(np.array(m + sd * y))) * density(y), -12, 12, points=pts or None, **opts)[0]
-
-    # Outer breakpoints: the kinks of phi(sqrt(q1) x), and those of x -> phi(sqrt(q2) c x), around
-    # which G steepens to a width ~s/|c| as |c| -> 1; a geometric set of extra breakpoints there
-    # lets quad resolve it (without them quad's answer was off by 1e-6 at c = 1 - 1e-6).
-    pts = [k / math.sqrt(q1) for k in kinks]
-    if c != 0:
-        for k in kinks:
-            centre = k / (math.sqrt(q2) * c)
-            pts.append(centre)
-            h = s / abs(c)
-            while 0 < h < 1:
-                pts += [centre - h, centre + h]
-                h *= 2
-    edges = sorted({-12.0, 12.0, *[p for p in pts if abs(p) < 12]})
-    outer = lambda x: float(f(np.array(math.sqrt(q1) * x))) * inner(x) * density(x)
-    return sum(integrate.quad(outer, a, b, **opts)[0] for a, b in zip(edges[:-1], edges[1:]))
+    """E[f(u) f(v)] by nested scipy quad (tests/python/gaussian_reference.py), f given in numpy."""
+    return quad_dual(lambda t: float(f(np.array(t))), kinks, q1, q2, c)
 
 
 def grid(quick):

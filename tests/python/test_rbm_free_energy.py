@@ -253,6 +253,6 @@ def test_cuda_version_matches_the_torch_it_was_built_for():
     kernels; the import-time check relies on its major version agreeing with torch's."""
     built = statmech._C.cuda_version()
     if built == -1:
-        return
+        pytest.skip("statmech was built without CUDA kernels")
     assert torch.version.cuda is not None
     assert built // 1000 == int(torch.version.cuda.split(".")[0])
