@@ -27,6 +27,14 @@ TORCH_LIBRARY(statmech, m) {
       " Tensor(a!) hidden_probability, bool[4] output_mask) -> (Tensor, Tensor, Tensor, Tensor)",
       {at::Tag::pt2_compliant_tag});
 
+  // ---- restricted Boltzmann machines: sampling, partition functions (ops/rbm) -----------------
+
+  // ---- Hopfield networks and dense associative memories (ops/hopfield) -------------------------
+
+  // ---- Gaussian-process kernels: NNGP / NTK (ops/gp) ---------------------------------------------
+
+  // ---- mean-field kernel shaping (ops/meanfield) --------------------------------------------------
+
   // ---- initialisers at the edge of chaos (ops/init) ---------------------------------------------
   // In-place, like torch.nn.init, on weights in PyTorch's [out, in, kernel...] layout, where
   // fan_in = in * prod(kernel). sigma_w2 is a variance (sigma_w^2), never a standard deviation.
