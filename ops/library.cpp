@@ -45,6 +45,10 @@ TORCH_LIBRARY(statmech, m) {
   m.def(
       "critical_normal_(Tensor(a!) tensor, float sigma_w2, Generator? generator=None) -> ()",
       {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
+  // W_ij ~ U(-a, a), a = sqrt(3 sigma_w2 / fan_in) (entry variance sigma_w2 / fan_in).
+  m.def(
+      "critical_uniform_(Tensor(a!) tensor, float sigma_w2, Generator? generator=None) -> ()",
+      {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
   // Haar-orthogonal [out, fan_in] matrix with ||W||_F^2 = sigma_w2 * out: W W^T = sigma_w2 I when
   // out <= fan_in, W^T W = sigma_w2 (out / fan_in) I otherwise.
   m.def(

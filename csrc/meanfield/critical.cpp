@@ -1,87 +1,314 @@
-// The critical line chi_1 = 1. Along it the fixed point q* parameterises everything in closed
-// form (sigma_w2 = 1 / E[phi'^2], sigma_b2 = q* - sigma_w2 E[phi^2], both at q*), so finding the
-// critical sigma_w2 for a given sigma_b2 is a one-dimensional root in q* of
+// The edge of chaos: chi_1 = 1 at a stable fixed point of the variance map that the network
+// reaches. Along chi_1 = 1 the fixed point q* parameterises everything in closed form
+// (sigma_w2 = 1 / E[phi'^2], sigma_b2 = q* - sigma_w2 E[phi^2], both at q*), so the candidates for a
+// given sigma_b2 are the roots in q* of
 //   bias(q) = q - E[phi(sqrt(q) z)^2] / E[phi'(sqrt(q) z)^2] = sigma_b2,
-// which needs one moments evaluation per step and no nested fixed-point solve.
+// bracketed on the moment table's grid. At a candidate the variance map's slope is
+// 1 + sigma_w2 E[phi'' phi]: above 1 the fixed point repels (silu, gelu at small q*), and a
+// network initialised there drifts to another fixed point or diverges. Each stable candidate is then
+// checked against the fixed point that q0 actually flows to (variance_map.h).
 
 #include <statmech/meanfield.h>
 
-#include "csrc/meanfield/argument_checks.h"
 #include "csrc/meanfield/root_finding.h"
+#include "csrc/meanfield/variance_map.h"
+#include "ops/common/checks.h"
 #include <statmech/dual_activation.h>
 
 #include <ATen/Functions.h>
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <iomanip>
+#include <limits>
+#include <sstream>
 #include <vector>
 
 namespace statmech::meanfield {
 namespace {
 
-// The scan that brackets q*: q = 1e-8 * 2^j up to ~1e12, where bias(q) first reaches sigma_b2.
-constexpr double kSmallestScanVariance = 1e-8;
-constexpr int kScanPoints = 67;
-constexpr double kVanishingVariance = 1e-30;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// A critical fixed point whose slope is within this of 1 is neutral, and counts as stable.
+constexpr double kNeutral = 1e-12;
+// |bias - sigma_b2| below this fraction of q is rounding of an exact zero.
+constexpr double kZeroResidual = 1e-12;
+// Below this q* the slope 1 + sigma_w2 E[phi'' phi] is 1 to rounding; stability is read from the
+// variance map's crossing instead.
+constexpr double kSmallestJudged = 1e-6;
 
-double critical_bias(const Activation& activation, double q) {
-  const auto m = dual::moments(activation, q);
-  return q - m.second / m.derivative_second;
+struct Candidate {
+  double q_star, sigma_w2, slope;
+  bool stable;
+  CriticalReason verdict;
+  detail::VarianceRoots roots; // at (sigma_w2, sigma_b2) from q0
+  double q0;
+};
+
+struct Answer {
+  CriticalReason reason = CriticalReason::Diverging;
+  double sigma_w2 = kNaN, q_star = kNaN;
+  std::vector<Candidate> candidates;
+  bool homogeneous = false; // bias(q) = 0 for every q (relu, leaky_relu, linear)
+};
+
+std::string fmt(double x) {
+  std::ostringstream out;
+  out << std::setprecision(6) << x;
+  return out.str();
 }
 
-// The scan is the same for every sigma_b2, so a critical line computes it once.
-class CriticalLineSolver {
+class CriticalSolver {
  public:
-  explicit CriticalLineSolver(const Activation& activation) : activation_(activation) {
-    const auto origin = dual::moments(activation, kVanishingVariance);
+  explicit CriticalSolver(const Activation& activation)
+      : shared_table_(detail::moment_table(activation)), table_(*shared_table_) {
+    const auto& origin = table_.origin();
     TORCH_CHECK(std::isfinite(origin.derivative_second) && origin.derivative_second > 0,
                 "critical_sigma_w2: E[phi'^2] of ", activation.repr(), " is ", origin.derivative_second,
                 " (phi' is a Dirac delta or zero), so chi_1 = sigma_w2 E[phi'^2] never equals 1");
-    origin_bias_ = kVanishingVariance - origin.second / origin.derivative_second;
-    origin_sigma_w2_ = 1.0 / origin.derivative_second;
-    double q = kSmallestScanVariance;
-    for (int j = 0; j < kScanPoints; ++j, q *= 2) {
-      scan_q_.push_back(q);
-      scan_bias_.push_back(critical_bias(activation, q));
+    const auto& q = table_.q();
+    const auto& m = table_.moments();
+    homogeneous_ = true;
+    for (size_t j = 0; j < q.size(); ++j) {
+      bias_.push_back(q[j] - m[j].second / m[j].derivative_second);
+      slope_.push_back(1.0 + m[j].curvature / m[j].derivative_second);
+      homogeneous_ = homogeneous_ && std::fabs(bias_.back()) <= kZeroResidual * q[j];
     }
+    origin_bias_ = detail::kVanishingVariance - origin.second / origin.derivative_second;
   }
 
-  double sigma_w2(double sigma_b2) const {
-    // q* -> 0 along the critical line as sigma_b2 -> 0 when phi(0) = 0 (tanh, erf, relu, ...).
-    if (sigma_b2 == 0 && std::fabs(origin_bias_) <= 1e6 * kVanishingVariance) {
-      return origin_sigma_w2_;
+  Answer solve(double sigma_b2, std::optional<double> q0) const {
+    Answer answer;
+    answer.homogeneous = homogeneous_;
+    const auto& origin = table_.origin();
+    if (homogeneous_) {
+      if (sigma_b2 == 0) {
+        // Every q is a (neutral) fixed point of the critical map: the network keeps its q0.
+        const double w = 1.0 / origin.derivative_second;
+        const double start = q0.value_or(detail::default_q0(w, 0.0));
+        answer.reason = CriticalReason::Found;
+        answer.sigma_w2 = w;
+        answer.q_star = start;
+      }
+      return answer; // sigma_b2 > 0: chi_1 = 1 only as q* -> inf
     }
-    for (size_t j = 0; j < scan_q_.size(); ++j) {
-      if (scan_bias_[j] >= sigma_b2) {
-        if (scan_bias_[j] == sigma_b2) {
-          return at_variance(scan_q_[j]);
+    std::vector<double> roots;
+    if (sigma_b2 == 0 && table_.zero_maps_to_zero()) {
+      roots.push_back(0.0);
+    }
+    const auto& q = table_.q();
+    const auto g = [&](double x) { return critical_bias(x) - sigma_b2; };
+    if (sigma_b2 > 0 && origin_bias_ < sigma_b2 && bias_[0] > sigma_b2) {
+      roots.push_back(detail::bracketed_secant(g, detail::kVanishingVariance, q[0], origin_bias_ - sigma_b2,
+                                               bias_[0] - sigma_b2));
+    }
+    for (size_t j = 0; j + 1 < q.size(); ++j) {
+      const double a = bias_[j] - sigma_b2;
+      const double b = bias_[j + 1] - sigma_b2;
+      if (std::fabs(a) <= kZeroResidual * q[j] || std::fabs(b) <= kZeroResidual * q[j + 1]) {
+        if (b == 0) {
+          roots.push_back(q[j + 1]);
         }
-        const double lo = j == 0 ? kVanishingVariance : scan_q_[j - 1];
-        const double bias_lo = j == 0 ? origin_bias_ : scan_bias_[j - 1];
-        const auto g = [&](double q) { return critical_bias(activation_, q) - sigma_b2; };
-        return at_variance(detail::bracketed_secant(g, lo, scan_q_[j], bias_lo - sigma_b2, scan_bias_[j] - sigma_b2));
+        continue;
+      }
+      if ((a > 0) != (b > 0)) {
+        roots.push_back(detail::bracketed_secant(g, q[j], q[j + 1], a, b));
       }
     }
-    TORCH_CHECK(false, "critical_sigma_w2: ", activation_.repr(), " has no critical point with sigma_b2 = ",
-                sigma_b2, " and a finite fixed point q* <= ", scan_q_.back(),
-                " (for positively homogeneous activations such as relu, q - E[phi^2]/E[phi'^2] is 0 for every "
-                "q, so the critical line is sigma_b2 = 0 only; at chi_1 = 1 with sigma_b2 > 0 the variance diverges)");
+    for (double q_star : roots) {
+      answer.candidates.push_back(judge(q_star, sigma_b2, q0));
+    }
+    // The first (smallest q*) edge of chaos, else the most informative failure.
+    for (const auto& c : answer.candidates) {
+      if (c.verdict == CriticalReason::Found) {
+        answer.reason = CriticalReason::Found;
+        answer.sigma_w2 = c.sigma_w2;
+        answer.q_star = c.q_star;
+        return answer;
+      }
+    }
+    for (auto reason : {CriticalReason::NotReached, CriticalReason::Unstable}) {
+      for (const auto& c : answer.candidates) {
+        if (c.verdict == reason) {
+          answer.reason = reason;
+          return answer;
+        }
+      }
+    }
+    return answer;
+  }
+
+  // Candidate q* (critical at the given sigma_b2): is it stable, and does q0 flow to it?
+  Candidate judge(double q_star, double sigma_b2, std::optional<double> q0) const {
+    Candidate c;
+    c.q_star = q_star;
+    const auto m = q_star > 0 ? dual::moments(table_.activation(), q_star) : table_.origin();
+    c.sigma_w2 = 1.0 / m.derivative_second;
+    c.slope = 1.0 + m.curvature / m.derivative_second;
+    c.q0 = q0.value_or(detail::default_q0(c.sigma_w2, sigma_b2));
+    c.roots = detail::variance_roots(table_, c.sigma_w2, sigma_b2, c.q0);
+    if (q_star < kSmallestJudged) {
+      // At q* ~ 0 the slope is 1 to first order (to rounding); the sign of q_map(q) - q next to
+      // the fixed point decides, as variance_roots found it.
+      c.stable = false;
+      for (const auto& p : c.roots.points) {
+        if (std::fabs(p.q - q_star) <= 1e-6 * q_star || (q_star == 0 && p.q == 0)) {
+          c.stable = p.stable;
+        }
+      }
+    } else {
+      c.stable = c.slope <= 1.0 + kNeutral;
+    }
+    if (!c.stable) {
+      c.verdict = CriticalReason::Unstable;
+      return c;
+    }
+    bool reached = false;
+    if (c.roots.every_q_fixed) {
+      reached = true;
+    } else if (c.roots.reached >= 0) {
+      const double r = c.roots.points[c.roots.reached].q;
+      reached = q_star == 0 ? r == 0 : std::fabs(r - q_star) <= 1e-6 * q_star;
+    }
+    c.verdict = reached ? CriticalReason::Found : CriticalReason::NotReached;
+    return c;
+  }
+
+  // The sigma_b2 ranges where chi_1 = 1 holds at a stable fixed point, from the grid (so the
+  // ends are approximate), e.g. "[0.71, 1e+12]".
+  std::string stable_ranges() const {
+    std::vector<std::pair<double, double>> ranges;
+    bool open = false;
+    const auto add = [&](double b) {
+      if (!open) {
+        ranges.emplace_back(b, b);
+        open = true;
+      } else {
+        ranges.back().first = std::min(ranges.back().first, b);
+        ranges.back().second = std::max(ranges.back().second, b);
+      }
+    };
+    if (table_.zero_maps_to_zero()) {
+      const double w = 1.0 / table_.origin().derivative_second;
+      if (w * table_.moments()[0].second - table_.q()[0] < 0) {
+        add(0.0);
+      }
+    }
+    for (size_t j = 0; j < bias_.size(); ++j) {
+      if (table_.q()[j] < kSmallestJudged) {
+        continue; // the origin was judged above
+      }
+      if (std::isfinite(slope_[j]) && slope_[j] <= 1.0 + kNeutral && bias_[j] >= 0) {
+        add(bias_[j]);
+      } else {
+        open = false;
+      }
+    }
+    if (ranges.empty()) {
+      return "no sigma_b2 (chi_1 = 1 only at unstable fixed points, or at none with q* <= " + fmt(table_.q().back()) +
+          ")";
+    }
+    std::string out = "sigma_b2 in ";
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      out += (i ? " or " : "") + std::string("[") + fmt(ranges[i].first) + ", " + fmt(ranges[i].second) + "]";
+    }
+    return out + " (approximately, from the q* grid; the upper end is where q* reaches " + fmt(table_.q().back()) +
+        " when the range runs to the end of the grid)";
+  }
+
+  std::string explain(const char* fn, double sigma_b2, const Answer& answer) const {
+    std::ostringstream out;
+    const auto& act = table_.activation().repr();
+    out << fn << ": " << act << " has no stable edge of chaos at sigma_b2 = " << sigma_b2 << ": ";
+    const auto describe_fate = [&](const Candidate& c) {
+      std::ostringstream fate;
+      fate << "from q0 = " << fmt(c.q0);
+      if (c.roots.reached < 0) {
+        fate << " the variance diverges";
+      } else {
+        const auto& r = c.roots.points[c.roots.reached];
+        const auto m = r.q > 0 ? dual::moments(table_.activation(), r.q) : table_.origin();
+        fate << " the network goes to the fixed point q = " << fmt(r.q) << " with chi_1 = "
+             << fmt(c.sigma_w2 * m.derivative_second);
+      }
+      return fate.str();
+    };
+    if (answer.homogeneous) {
+      out << "q - E[phi^2]/E[phi'^2] is 0 for every q (a positively homogeneous activation), so chi_1 = 1 with "
+             "sigma_b2 > 0 needs q* = inf (diverging); its edge of chaos is sigma_b2 = 0 only";
+      return out.str();
+    }
+    if (answer.candidates.empty()) {
+      out << "no fixed point with q* <= " << fmt(table_.q().back())
+          << " has chi_1 = 1 (the critical variance diverges)";
+    }
+    for (size_t i = 0; i < answer.candidates.size(); ++i) {
+      const auto& c = answer.candidates[i];
+      out << (i ? "; " : "") << "chi_1 = 1 at q* = " << fmt(c.q_star) << " with sigma_w2 = " << fmt(c.sigma_w2);
+      if (c.verdict == CriticalReason::Unstable && c.q_star < kSmallestJudged) {
+        out << ", but that fixed point is unstable (q_map(q) > q just above it: E[phi'' phi] > 0 at small q), "
+            << describe_fate(c);
+      } else if (c.verdict == CriticalReason::Unstable) {
+        out << ", but that fixed point is unstable (dq'/dq = " << fmt(c.slope) << " > 1: E[phi'' phi] > 0 there), "
+            << describe_fate(c);
+      } else {
+        const auto* own = static_cast<const VarianceFixedPoint*>(nullptr);
+        for (const auto& p : c.roots.points) {
+          if (std::fabs(p.q - c.q_star) <= 1e-6 * std::max(c.q_star, 1e-300)) {
+            own = &p;
+          }
+        }
+        out << ", a stable fixed point, but " << describe_fate(c);
+        if (own != nullptr) {
+          out << " (its basin is q0 in (" << fmt(own->basin_lo) << ", " << fmt(own->basin_hi) << "))";
+        }
+      }
+    }
+    out << ". A stable edge of chaos exists for " << stable_ranges();
+    return out.str();
+  }
+
+  const detail::MomentTable& table() const {
+    return table_;
   }
 
  private:
-  double at_variance(double q) const {
-    return 1.0 / dual::moments(activation_, q).derivative_second;
+  double critical_bias(double q) const {
+    const auto m = dual::moments(table_.activation(), q);
+    return q - m.second / m.derivative_second;
   }
 
-  Activation activation_;
-  double origin_bias_, origin_sigma_w2_;
-  std::vector<double> scan_q_, scan_bias_;
+  std::shared_ptr<const detail::MomentTable> shared_table_;
+  const detail::MomentTable& table_;
+  std::vector<double> bias_, slope_;
+  double origin_bias_;
+  bool homogeneous_;
 };
+
+void check_q0(const char* fn, std::optional<double> q0) {
+  if (q0) {
+    checks::positive_variance(fn, "q0", *q0);
+  }
+}
 
 } // namespace
 
-std::pair<double, double> critical_point(double q_star, const Activation& activation) {
-  detail::check_positive_variance("critical_point", "q_star", q_star);
+std::string critical_reason_name(CriticalReason reason) {
+  switch (reason) {
+    case CriticalReason::Found:
+      return "found";
+    case CriticalReason::Unstable:
+      return "unstable";
+    case CriticalReason::Diverging:
+      return "diverging";
+    case CriticalReason::NotReached:
+      return "not_reached";
+  }
+  return "unknown";
+}
+
+std::pair<double, double> critical_point(double q_star, const Activation& activation, std::optional<double> q0) {
+  checks::positive_variance("critical_point", "q_star", q_star);
+  check_q0("critical_point", q0);
   const auto m = dual::moments(activation, q_star);
   TORCH_CHECK(std::isfinite(m.derivative_second) && m.derivative_second > 0, "critical_point: E[phi'^2] of ",
               activation.repr(), " at q_star = ", q_star, " is ", m.derivative_second,
@@ -95,30 +322,75 @@ std::pair<double, double> critical_point(double q_star, const Activation& activa
   TORCH_CHECK(sigma_b2 >= 0, "critical_point: for ", activation.repr(), " the fixed point q_star = ", q_star,
               " is critical only with sigma_w2 = ", sigma_w2, " and sigma_b2 = ", sigma_b2,
               " < 0, which is not a variance; choose another q_star");
+  const CriticalSolver solver(activation);
+  const auto c = solver.judge(q_star, sigma_b2, q0);
+  if (c.verdict != CriticalReason::Found) {
+    Answer answer;
+    answer.reason = c.verdict;
+    answer.candidates.push_back(c);
+    TORCH_CHECK(false, solver.explain("critical_point", sigma_b2, answer));
+  }
   return {sigma_w2, sigma_b2};
 }
 
-double critical_sigma_w2(double sigma_b2, const Activation& activation) {
-  detail::check_nonnegative_variance("critical_sigma_w2", "sigma_b2", sigma_b2);
-  return CriticalLineSolver(activation).sigma_w2(sigma_b2);
+double critical_sigma_w2(double sigma_b2, const Activation& activation, std::optional<double> q0) {
+  checks::nonnegative_variance("critical_sigma_w2", "sigma_b2", sigma_b2);
+  check_q0("critical_sigma_w2", q0);
+  const CriticalSolver solver(activation);
+  const auto answer = solver.solve(sigma_b2, q0);
+  TORCH_CHECK(answer.reason == CriticalReason::Found, solver.explain("critical_sigma_w2", sigma_b2, answer));
+  return answer.sigma_w2;
 }
 
-at::Tensor critical_line(const at::Tensor& sigma_b2, const Activation& activation) {
+CriticalCurve critical_curve(const at::Tensor& q_star, const Activation& activation) {
+  TORCH_CHECK(q_star.defined() && q_star.is_floating_point(),
+              "critical_curve: q_star must be a floating tensor of variances (sigma^2)");
+  const auto q = q_star.to(at::kCPU, at::kDouble).contiguous();
+  const auto* v = q.data_ptr<double>();
+  for (int64_t i = 0; i < q.numel(); ++i) {
+    checks::positive_variance("critical_curve", "q_star", v[i]);
+  }
+  CriticalCurve out{at::empty_like(q), at::empty_like(q), at::empty_like(q)};
+  auto* w = out.sigma_w2.data_ptr<double>();
+  auto* b = out.sigma_b2.data_ptr<double>();
+  auto* s = out.slope.data_ptr<double>();
+  const auto solve = [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const auto m = dual::moments(activation, v[i]);
+      w[i] = 1.0 / m.derivative_second;
+      b[i] = v[i] - w[i] * m.second;
+      s[i] = 1.0 + w[i] * m.curvature;
+    }
+  };
+  if (activation.kind() == ActivationKind::Custom) {
+    solve(0, q.numel());
+  } else {
+    at::parallel_for(0, q.numel(), 1, solve);
+  }
+  return out;
+}
+
+CriticalLine critical_line_with_reasons(
+    const at::Tensor& sigma_b2, const Activation& activation, std::optional<double> q0) {
   TORCH_CHECK(sigma_b2.defined() && sigma_b2.dim() == 1 && sigma_b2.is_floating_point(),
               "critical_line: sigma_b2 must be a 1-D floating tensor of bias variances (sigma^2), got ",
               sigma_b2.defined() ? sigma_b2.sizes() : at::IntArrayRef{}, " ",
               sigma_b2.defined() ? sigma_b2.scalar_type() : at::ScalarType::Undefined);
+  check_q0("critical_line", q0);
   const auto input = sigma_b2.to(at::kCPU, at::kDouble).contiguous();
   const auto* b = input.data_ptr<double>();
   for (int64_t i = 0; i < input.numel(); ++i) {
-    detail::check_nonnegative_variance("critical_line", "sigma_b2", b[i]);
+    checks::nonnegative_variance("critical_line", "sigma_b2", b[i]);
   }
-  const CriticalLineSolver solver(activation);
-  auto out = at::empty_like(input);
-  auto* w = out.data_ptr<double>();
+  const CriticalSolver solver(activation);
+  CriticalLine out{at::empty_like(input), at::empty_like(input), at::empty(input.sizes(), at::kLong)};
+  auto* w = out.sigma_w2.data_ptr<double>();
+  auto* q = out.q_star.data_ptr<double>();
+  auto* reason = out.reason.data_ptr<int64_t>();
   const auto solve = [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      w[i] = solver.sigma_w2(b[i]);
+      const auto answer = solver.solve(b[i], q0);
+      w[i] = answer.sigma_w2, q[i] = answer.q_star, reason[i] = static_cast<int64_t>(answer.reason);
     }
   };
   // A user activation calls into Python, which holds one interpreter lock: stay on this thread.
@@ -128,6 +400,10 @@ at::Tensor critical_line(const at::Tensor& sigma_b2, const Activation& activatio
     at::parallel_for(0, input.numel(), 1, solve);
   }
   return out;
+}
+
+at::Tensor critical_line(const at::Tensor& sigma_b2, const Activation& activation, std::optional<double> q0) {
+  return critical_line_with_reasons(sigma_b2, activation, q0).sigma_w2;
 }
 
 } // namespace statmech::meanfield

@@ -3,9 +3,8 @@
 
 #include <statmech/meanfield.h>
 
-#include "csrc/meanfield/argument_checks.h"
-#include "csrc/meanfield/fixed_point_solver.h"
-#include "csrc/meanfield/root_finding.h"
+#include "ops/common/checks.h"
+#include "csrc/meanfield/variance_map.h"
 #include <statmech/dual_activation.h>
 
 #include <cmath>
@@ -18,10 +17,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
-// A fixed point beyond this variance is reported as diverging: the search doubles q up to here.
-constexpr double kLargestVariance = 1e12;
-// The q -> 0+ limit is taken at this variance (exact to rounding for every activation here).
-constexpr double kVanishingVariance = 1e-30;
 
 // -1 / ln(rate): the number of layers over which a deviation decays by e.
 double depth_scale(double rate) {
@@ -92,71 +87,41 @@ std::string FixedPoint::repr() const {
     out << ", c_star=" << c_star << ", chi_1=" << chi_1 << ", chi_c=" << chi_c << ", xi_q=" << xi_q
         << ", xi_c=" << xi_c;
   }
-  out << ")";
+  out << ", q0=" << q0 << ", fixed_points=[";
+  for (size_t i = 0; i < fixed_points.size(); ++i) {
+    const auto& p = fixed_points[i];
+    out << (i ? ", " : "") << p.q << (p.stable ? " stable" : " unstable")
+        << (static_cast<int64_t>(i) == reached ? " (reached)" : "");
+  }
+  out << "])";
   return out.str();
 }
 
 namespace detail {
 
-FixedPoint solve_fixed_point(double sigma_w2, double sigma_b2, const Activation& activation) {
+FixedPoint solve_fixed_point(const MomentTable& table, double sigma_w2, double sigma_b2, double q0) {
   FixedPoint point{sigma_w2, sigma_b2, kNaN, false, kNaN, kNaN, kNaN, kNaN, kNaN, Phase::Unstable};
-  // g(q) = q_map(q) - q and its slope, from one moments evaluation.
-  const auto step = [&](double q) {
-    const auto m = dual::moments(activation, q);
-    return std::pair<double, double>{sigma_w2 * m.second + sigma_b2 - q, sigma_w2 * m.second_slope - 1.0};
-  };
-
-  const auto origin = dual::moments(activation, kVanishingVariance);
-  const bool zero_is_fixed = sigma_b2 == 0 && origin.second <= 1e6 * kVanishingVariance;
-  const double origin_slope = sigma_w2 * origin.second_slope;
-  constexpr double kMarginal = 1e-12;
-
-  double q_star = kNaN;
-  double lo = 0.0;
-  if (zero_is_fixed && origin_slope <= 1.0 + kMarginal) {
-    // Small variances shrink (or, at slope 1, stay): q* = 0 unless the map rises above the
-    // diagonal further out, as a convex E[phi^2] could make it.
-    q_star = 0.0;
-    for (double q = 1e-3; q <= 1e3; q *= 10) {
-      if (step(q).first > kMarginal * q) {
-        q_star = kNaN;
-        lo = q;
-        break;
-      }
-    }
-  } else if (zero_is_fixed) {
-    lo = 1e-12; // q = 0 is an unstable fixed point; g > 0 just above it
-  }
-
-  if (std::isnan(q_star)) {
-    // First downward crossing of the diagonal above lo.
-    double hi = std::max(1e-3, 2.0 * lo);
-    while (step(hi).first >= 0) {
-      lo = hi;
-      hi *= 2.0;
-      if (hi > kLargestVariance) {
-        point.q_star = kInf;
-        point.phase = Phase::Diverging;
-        return point;
-      }
-    }
-    q_star = bracketed_newton(step, lo, hi);
-  }
-
-  point.q_star = q_star;
-  const auto m = q_star > 0 ? dual::moments(activation, q_star) : origin;
-  const double variance_slope = sigma_w2 * m.second_slope;
-  // The root found is a downward crossing of the diagonal, so dq'/dq <= 1 there; and for any phi,
-  // sqrt(q) E[phi(sqrt(q) z)^2] is non-decreasing in q (a Gaussian smoothing of phi^2 >= 0), which
-  // gives dq'/dq >= -(q* - sigma_b2) / (2 q*) >= -1/2. So |dq'/dq| > 1 can only come from rounding
-  // at a tangency; the check stays, so that such a point is reported, never used.
-  point.stable = std::fabs(variance_slope) <= 1.0 + kMarginal;
-  if (!point.stable) {
-    point.phase = Phase::Unstable;
+  auto roots = variance_roots(table, sigma_w2, sigma_b2, q0);
+  point.q0 = q0;
+  point.reached = roots.reached;
+  point.fixed_points = std::move(roots.points);
+  if (point.reached < 0) {
+    point.q_star = kInf;
+    point.phase = Phase::Diverging;
     return point;
   }
+  const auto& reached = point.fixed_points[point.reached];
+  const double q_star = reached.q;
+  point.q_star = q_star;
+  point.stable = reached.stable;
+  if (!point.stable) {
+    point.phase = Phase::Unstable; // q0 sits exactly on an unstable fixed point
+    return point;
+  }
+  const auto& activation = table.activation();
+  const auto m = q_star > 0 ? dual::moments(activation, q_star) : table.origin();
   point.chi_1 = sigma_w2 * m.derivative_second;
-  point.xi_q = depth_scale(variance_slope);
+  point.xi_q = depth_scale(reached.slope);
   constexpr double kCritical = 1e-10;
   if (point.chi_1 <= 1.0 + kCritical || q_star == 0) {
     // c = 1 is the stable correlation fixed point and the c-map's slope there is chi_1. (At
@@ -175,10 +140,14 @@ FixedPoint solve_fixed_point(double sigma_w2, double sigma_b2, const Activation&
 
 } // namespace detail
 
-FixedPoint fixed_point(double sigma_w2, double sigma_b2, const Activation& activation) {
-  detail::check_positive_variance("fixed_point", "sigma_w2", sigma_w2);
-  detail::check_nonnegative_variance("fixed_point", "sigma_b2", sigma_b2);
-  return detail::solve_fixed_point(sigma_w2, sigma_b2, activation);
+FixedPoint fixed_point(double sigma_w2, double sigma_b2, const Activation& activation, std::optional<double> q0) {
+  checks::positive_variance("fixed_point", "sigma_w2", sigma_w2);
+  checks::nonnegative_variance("fixed_point", "sigma_b2", sigma_b2);
+  if (q0) {
+    checks::positive_variance("fixed_point", "q0", *q0);
+  }
+  const auto table = detail::moment_table(activation);
+  return detail::solve_fixed_point(*table, sigma_w2, sigma_b2, q0.value_or(detail::default_q0(sigma_w2, sigma_b2)));
 }
 
 } // namespace statmech::meanfield

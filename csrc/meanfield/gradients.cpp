@@ -2,7 +2,7 @@
 
 #include <statmech/meanfield.h>
 
-#include "csrc/meanfield/argument_checks.h"
+#include "ops/common/checks.h"
 #include <statmech/dual_activation.h>
 
 #include <ATen/Functions.h>
@@ -22,11 +22,11 @@ double gradient_growth(double sigma_w2, double sigma_b2, const Activation& activ
 at::Tensor residual_gradient_growth(
     double sigma_w2, double sigma_b2, const Activation& activation, int64_t depth, double sigma_v2,
     double sigma_a2, double p0) {
-  detail::check_positive_variance("residual_gradient_growth", "sigma_w2", sigma_w2);
-  detail::check_nonnegative_variance("residual_gradient_growth", "sigma_b2", sigma_b2);
-  detail::check_positive_variance("residual_gradient_growth", "sigma_v2", sigma_v2);
-  detail::check_nonnegative_variance("residual_gradient_growth", "sigma_a2", sigma_a2);
-  detail::check_positive_variance("residual_gradient_growth", "p0", p0);
+  checks::positive_variance("residual_gradient_growth", "sigma_w2", sigma_w2);
+  checks::nonnegative_variance("residual_gradient_growth", "sigma_b2", sigma_b2);
+  checks::positive_variance("residual_gradient_growth", "sigma_v2", sigma_v2);
+  checks::nonnegative_variance("residual_gradient_growth", "sigma_a2", sigma_a2);
+  checks::positive_variance("residual_gradient_growth", "p0", p0);
   TORCH_CHECK(depth >= 1, "residual_gradient_growth: depth must be >= 1, got ", depth);
   auto out = at::empty({depth}, at::kDouble);
   auto* factor = out.data_ptr<double>();
@@ -41,10 +41,13 @@ at::Tensor residual_gradient_growth(
 }
 
 double batchnorm_gradient_growth(const Activation& activation) {
-  TORCH_CHECK(activation.kind() == ActivationKind::Relu, "batchnorm_gradient_growth: the closed form "
-              "pi / (pi - 1) (Yang et al. 2019) is for relu; got ", activation.repr());
-  constexpr double kPi = 3.14159265358979323846;
-  return kPi / (kPi - 1.0);
+  // Each unit's BN output is standard normal over a large batch: the moments at q = 1.
+  const auto m = dual::moments(activation, 1.0);
+  const double variance = m.second - m.mean * m.mean;
+  TORCH_CHECK(variance > 0, "batchnorm_gradient_growth: phi(z) of ", activation.repr(),
+              " has zero variance for z ~ N(0, 1) (a constant activation), so the batch-normalised network "
+              "has no signal to propagate");
+  return m.derivative_second / variance;
 }
 
 } // namespace statmech::meanfield

@@ -3,21 +3,24 @@
 
 #include <statmech/activation.h>
 
+#include "ops/common/constants.h"
+
 #include <ATen/Functions.h>
+#include <c10/core/InferenceMode.h>
 #include <c10/util/Exception.h>
 #include <torch/autograd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
 namespace statmech {
 namespace {
 
-// SELU's constants as in torch.nn.SELU (Klambauer et al. 2017).
-constexpr double kSeluScale = 1.0507009873554804934193349852946;
-constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
-constexpr double kInvSqrtTwoPi = 0.39894228040143267793994605993438;
-constexpr double kTwoOverSqrtPi = 1.1283791670955125738961589031215;
+using constants::kInvSqrtTwoPi;
+using constants::kSeluAlpha;
+using constants::kSeluScale;
+using constants::kTwoOverSqrtPi;
 
 struct Entry {
   const char* name;
@@ -85,8 +88,8 @@ inline void evaluate_builtin(ActivationKind kind, double a, double x, double& f,
     }
     case ActivationKind::Gelu: {
       const double density = kInvSqrtTwoPi * std::exp(-0.5 * x * x);
-      f = x * 0.5 * std::erfc(-x / std::sqrt(2.0));
-      df = 0.5 * std::erfc(-x / std::sqrt(2.0)) + x * density;
+      f = x * 0.5 * std::erfc(-x / constants::kSqrtTwo);
+      df = 0.5 * std::erfc(-x / constants::kSqrtTwo) + x * density;
       d2f = density * (2 - x * x);
       return;
     }
@@ -134,6 +137,9 @@ inline void evaluate_builtin(ActivationKind kind, double a, double x, double& f,
 // depend on x (a linear piece) comes back undefined from autograd and is zero.
 void evaluate_custom(
     const Activation& activation, int64_t n, const double* x, double* phi, double* dphi, double* d2phi) {
+  // Derivatives need autograd: leave inference mode (its tensors cannot record a graph) and turn
+  // grad mode on, whatever the caller's context.
+  c10::InferenceMode no_inference(false);
   at::AutoGradMode grad_mode(true);
   const auto points = at::from_blob(const_cast<double*>(x), {n}, at::kDouble).clone().requires_grad_(true);
   const at::Tensor values = activation.function()(points);
@@ -199,9 +205,22 @@ Activation Activation::elu(double alpha) {
   return Activation(ActivationKind::Elu, alpha, "elu");
 }
 
-Activation Activation::custom(Function fn, std::string name) {
+Activation Activation::custom(Function fn, std::string name, std::vector<double> kinks, std::vector<double> jumps) {
   TORCH_CHECK(static_cast<bool>(fn), "activation: a custom activation needs a function, got an empty one");
-  return Activation(ActivationKind::Custom, 0.0, std::move(name), std::move(fn));
+  for (const auto* points : {&kinks, &jumps}) {
+    for (double x : *points) {
+      TORCH_CHECK(std::isfinite(x), "activation: custom activation '", name, "': ",
+                  points == &kinks ? "kinks" : "jumps", " must be finite points, got ", x);
+    }
+  }
+  std::sort(kinks.begin(), kinks.end());
+  kinks.erase(std::unique(kinks.begin(), kinks.end()), kinks.end());
+  std::sort(jumps.begin(), jumps.end());
+  jumps.erase(std::unique(jumps.begin(), jumps.end()), jumps.end());
+  Activation out(ActivationKind::Custom, 0.0, std::move(name), std::move(fn));
+  out.kinks_ = std::move(kinks);
+  out.jumps_ = std::move(jumps);
+  return out;
 }
 
 const std::vector<std::string>& Activation::names() {
@@ -223,7 +242,20 @@ std::string Activation::repr() const {
   } else if (kind_ == ActivationKind::Elu) {
     out << "(alpha=" << parameter_ << ")";
   } else if (kind_ == ActivationKind::Custom) {
-    out << " (custom)";
+    out << " (custom";
+    const auto list = [&out](const char* label, const std::vector<double>& points) {
+      if (points.empty()) {
+        return;
+      }
+      out << ", " << label << "=[";
+      for (size_t i = 0; i < points.size(); ++i) {
+        out << (i ? ", " : "") << points[i];
+      }
+      out << "]";
+    };
+    list("kinks", kinks_);
+    list("jumps", jumps_);
+    out << ")";
   }
   return out.str();
 }

@@ -5,6 +5,8 @@
 
 #include <statmech/activation.h>
 
+#include "ops/common/constants.h"
+
 #include <limits>
 #include <vector>
 
@@ -41,6 +43,12 @@ inline std::vector<double> kinks(const Activation& activation) {
       return {0.0};
     case ActivationKind::HardTanh:
       return {-1.0, 1.0};
+    case ActivationKind::Custom: {
+      // Declared by the user: both kinds of points split the quadrature.
+      std::vector<double> points = activation.kinks();
+      points.insert(points.end(), activation.jumps().begin(), activation.jumps().end());
+      return points;
+    }
     default:
       return {};
   }
@@ -51,7 +59,7 @@ inline std::vector<double> kinks(const Activation& activation) {
 // functions get 2, a resolution that keeps panels narrow enough for e^{-x^2}-type growth off
 // the axis. A user function is unknown and gets the cautious 0.5.
 inline double analytic_half_width(const Activation& activation) {
-  constexpr double kPi = 3.14159265358979323846;
+  using constants::kPi;
   switch (activation.kind()) {
     case ActivationKind::Tanh:
       return kPi / 2;

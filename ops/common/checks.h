@@ -9,9 +9,39 @@
 #include <c10/core/SymBool.h>
 #include <c10/util/Exception.h>
 
+#include <cmath>
 #include <string>
 
 namespace statmech::checks {
+
+// ---- scalar arguments (the calculator, the dual activation, the initialisers) -----------------
+// Variances are sigma^2; the messages say so, because sigma and sigma^2 are easy to mix up.
+
+// `name` must be a positive, finite variance.
+inline void positive_variance(const char* fn, const char* name, double value) {
+  TORCH_CHECK(std::isfinite(value) && value > 0, fn, ": ", name,
+              " must be a positive, finite variance (sigma^2, not sigma), got ", value);
+}
+
+// `name` must be a non-negative, finite variance.
+inline void nonnegative_variance(const char* fn, const char* name, double value) {
+  TORCH_CHECK(std::isfinite(value) && value >= 0, fn, ": ", name,
+              " must be a non-negative, finite variance (sigma^2, not sigma), got ", value);
+}
+
+// `name` must be a correlation in [-1, 1].
+inline void correlation(const char* fn, const char* name, double value) {
+  TORCH_CHECK(value >= -1.0 && value <= 1.0, fn, ": ", name, " must be a correlation in [-1, 1], got ", value);
+}
+
+// `name` must be a probability in [0, 1) (a dropout rate: 1 would drop everything).
+inline void dropout_rate(const char* fn, const char* name, double value) {
+  TORCH_CHECK(value >= 0.0 && value < 1.0, fn, ": ", name,
+              " must be a dropout probability p in [0, 1) (the fraction of units zeroed, as in nn.Dropout), got ",
+              value);
+}
+
+// ---- tensor arguments of the operators ---------------------------------------------------------
 
 // `name` must be a float32 or float64 tensor.
 inline void floating(const char* op, const char* name, const at::Tensor& t) {

@@ -1,4 +1,5 @@
 #include "ops/common/closed_forms.h"
+#include "ops/common/constants.h"
 
 #include <c10/util/Exception.h>
 
@@ -8,7 +9,7 @@
 namespace statmech::dual {
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
+using constants::kPi;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 

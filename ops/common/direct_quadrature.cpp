@@ -2,9 +2,11 @@
 
 #include "ops/common/activation_traits.h"
 #include "ops/common/quadrature.h"
+#include "ops/common/constants.h"
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace statmech::dual {
 namespace {
@@ -45,17 +47,44 @@ Moments quadrature_moments(const Activation& activation, double q) {
   }
   activation.evaluate(n, x.data(), phi.data(), dphi.data(), d2phi.data());
   Moments m{0.0, 0.0, 0.0, 0.0, 0.0};
+  double second_by_parts = 0.0; // E[phi^2 (z^2 - 1)], = 2 q d E[phi^2] / dq without derivatives
   for (int64_t i = 0; i < n; ++i) {
     const double w = rule.weights[i];
     m.mean += w * phi[i];
     m.second += w * phi[i] * phi[i];
     m.derivative_second += w * dphi[i] * dphi[i];
     m.curvature += w * d2phi[i] * phi[i];
+    second_by_parts += w * phi[i] * phi[i] * (rule.nodes[i] * rule.nodes[i] - 1.0);
+  }
+  const auto density = [q](double x) { return std::exp(-0.5 * x * x / q) / std::sqrt(2.0 * constants::kPi * q); };
+  if (activation.kind() == ActivationKind::Custom) {
+    if (!activation.jumps().empty()) {
+      // phi' holds Dirac deltas: E[phi'^2] is infinite and E[phi'' phi] undefined, while the
+      // variance map's slope stays finite (Gaussian integration by parts in q).
+      m.derivative_second = std::numeric_limits<double>::infinity();
+      m.curvature = std::numeric_limits<double>::quiet_NaN();
+      m.second_slope = second_by_parts / (2.0 * q);
+      return m;
+    }
+    // Declared kinks: phi'' holds [phi'](x_k) delta(x - x_k); the one-sided derivatives are taken
+    // just beside the kink (exact for piecewise-linear pieces, O(1e-10) otherwise).
+    const auto& points = activation.kinks();
+    if (!points.empty()) {
+      std::vector<double> at(3 * points.size()), f(at.size()), df(at.size()), d2f(at.size());
+      for (size_t k = 0; k < points.size(); ++k) {
+        const double h = 1e-10 * std::max(1.0, std::fabs(points[k]));
+        at[3 * k] = points[k] - h, at[3 * k + 1] = points[k], at[3 * k + 2] = points[k] + h;
+      }
+      activation.evaluate(static_cast<int64_t>(at.size()), at.data(), f.data(), df.data(), d2f.data());
+      for (size_t k = 0; k < points.size(); ++k) {
+        m.curvature += (df[3 * k + 2] - df[3 * k]) * f[3 * k + 1] * density(points[k]);
+      }
+    }
   }
   if (activation.kind() == ActivationKind::HardTanh) {
     // phi' jumps by +1 at -1 and by -1 at +1, so phi'' holds delta(x + 1) - delta(x - 1), which
     // the a.e. derivative misses: E[phi'' phi] gains -2 p_q(1), p_q the N(0, q) density.
-    m.curvature -= 2.0 * std::exp(-0.5 / q) / std::sqrt(2.0 * 3.14159265358979323846 * q);
+    m.curvature -= 2.0 * density(1.0);
   }
   m.second_slope = m.derivative_second + m.curvature;
   return m;

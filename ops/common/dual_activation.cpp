@@ -3,6 +3,7 @@
 #include "ops/common/hermite_series.h"
 
 #include "ops/common/activation_traits.h"
+#include "ops/common/checks.h"
 #include "ops/common/closed_forms.h"
 #include "ops/common/direct_quadrature.h"
 
@@ -17,22 +18,18 @@ namespace {
 // Cauchy-Schwarz scale; the target accuracy of the core is 1e-10 relative.
 constexpr double kSeriesTolerance = 1e-14;
 
-void check_variance(const char* fn, const char* name, double q) {
-  TORCH_CHECK(std::isfinite(q) && q > 0, fn, ": ", name, " must be a positive, finite variance (sigma^2), got ", q);
-}
-
 } // namespace
 
 Moments moments(const Activation& activation, double q) {
-  check_variance("dual::moments", "q", q);
+  checks::positive_variance("dual::moments", "q", q);
   return has_closed_form(activation.kind()) ? closed_form_moments(activation, q)
                                             : quadrature_moments(activation, q);
 }
 
 DualKernel::DualKernel(const Activation& activation, double q1, double q2)
     : activation_(activation), q1_(q1), q2_(q2), closed_form_(has_closed_form(activation.kind())) {
-  check_variance("dual::kernel", "q1", q1);
-  check_variance("dual::kernel", "q2", q2);
+  checks::positive_variance("dual::kernel", "q1", q1);
+  checks::positive_variance("dual::kernel", "q2", q2);
   if (!closed_form_) {
     series1_ = std::make_shared<const HermiteCoefficients>(hermite_coefficients(activation, q1));
     series2_ = q2 == q1 ? series1_
@@ -53,7 +50,7 @@ bool DualKernel::series_suffices(double c) const {
 }
 
 Kernel DualKernel::operator()(double c) const {
-  TORCH_CHECK(c >= -1.0 && c <= 1.0, "dual::kernel: c must be a correlation in [-1, 1], got ", c);
+  checks::correlation("dual::kernel", "c", c);
   if (closed_form_) {
     return closed_form_kernel(activation_, q1_, q2_, c);
   }
@@ -77,9 +74,9 @@ Kernel DualKernel::operator()(double c) const {
 
 Kernel kernel(const Activation& activation, double q1, double q2, double c) {
   if (has_closed_form(activation.kind())) {
-    check_variance("dual::kernel", "q1", q1);
-    check_variance("dual::kernel", "q2", q2);
-    TORCH_CHECK(c >= -1.0 && c <= 1.0, "dual::kernel: c must be a correlation in [-1, 1], got ", c);
+    checks::positive_variance("dual::kernel", "q1", q1);
+    checks::positive_variance("dual::kernel", "q2", q2);
+    checks::correlation("dual::kernel", "c", c);
     return closed_form_kernel(activation, q1, q2, c);
   }
   return DualKernel(activation, q1, q2)(c);

@@ -1,4 +1,5 @@
 #include "ops/common/quadrature.h"
+#include "ops/common/constants.h"
 
 #include <ATen/Functions.h>
 #include <c10/util/Exception.h>
@@ -63,7 +64,7 @@ const Rule& gauss_legendre(int64_t n) {
 void append_gaussian_rule(
     double lo, double hi, std::vector<double> breakpoints, double half_width, double widest, double centre,
     Rule& rule) {
-  static constexpr double kInvSqrtTwoPi = 0.39894228040143267793994605993438;
+  using constants::kInvSqrtTwoPi;
   const Rule& legendre = gauss_legendre(kPanelNodes);
   half_width = std::min(half_width, widest);
   const bool graded = std::isfinite(centre) && half_width < widest;

@@ -40,6 +40,7 @@ void initialiser_autograd(at::Tensor& tensor, double sigma_w2, std::optional<at:
 
 TORCH_LIBRARY_IMPL(statmech, Autograd, m) {
   m.impl("critical_normal_", &initialiser_autograd<kCriticalNormalOp>);
+  m.impl("critical_uniform_", &initialiser_autograd<kCriticalUniformOp>);
   m.impl("critical_orthogonal_", &initialiser_autograd<kCriticalOrthogonalOp>);
   m.impl("delta_orthogonal_", &initialiser_autograd<kDeltaOrthogonalOp>);
 }

@@ -2,6 +2,8 @@
 
 #include "ops/init/init.h"
 
+#include "ops/common/checks.h"
+
 #include <c10/core/SymBool.h>
 #include <c10/util/Exception.h>
 
@@ -22,9 +24,7 @@ void check_weight(const char* op, const at::Tensor& tensor) {
 }
 
 void check_sigma_w2(const char* op, double sigma_w2) {
-  TORCH_CHECK(
-      std::isfinite(sigma_w2) && sigma_w2 > 0, op,
-      ": sigma_w2 must be a finite, positive weight variance sigma_w^2 (not a standard deviation), got ", sigma_w2);
+  checks::positive_variance(op, "sigma_w2", sigma_w2);
 }
 
 void check_conv_weight_for_delta(const at::Tensor& tensor) {

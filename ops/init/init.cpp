@@ -24,6 +24,13 @@ at::Tensor critical_normal_(at::Tensor tensor, double sigma_w2, std::optional<at
   return tensor;
 }
 
+at::Tensor critical_uniform_(at::Tensor tensor, double sigma_w2, std::optional<at::Generator> generator) {
+  static auto op = find_initialiser("statmech::critical_uniform_");
+  c10::NoGradGuard no_grad;
+  op.call(tensor, sigma_w2, std::move(generator));
+  return tensor;
+}
+
 at::Tensor critical_orthogonal_(at::Tensor tensor, double sigma_w2, std::optional<at::Generator> generator) {
   static auto op = find_initialiser("statmech::critical_orthogonal_");
   c10::NoGradGuard no_grad;

@@ -16,6 +16,7 @@
 namespace statmech::init {
 
 inline constexpr char kCriticalNormalOp[] = "critical_normal_";
+inline constexpr char kCriticalUniformOp[] = "critical_uniform_";
 inline constexpr char kCriticalOrthogonalOp[] = "critical_orthogonal_";
 inline constexpr char kDeltaOrthogonalOp[] = "delta_orthogonal_";
 

@@ -13,6 +13,11 @@ void critical_normal_meta(at::Tensor& tensor, double sigma_w2, std::optional<at:
   check_sigma_w2(kCriticalNormalOp, sigma_w2);
 }
 
+void critical_uniform_meta(at::Tensor& tensor, double sigma_w2, std::optional<at::Generator>) {
+  check_weight(kCriticalUniformOp, tensor);
+  check_sigma_w2(kCriticalUniformOp, sigma_w2);
+}
+
 void critical_orthogonal_meta(at::Tensor& tensor, double sigma_w2, std::optional<at::Generator>) {
   check_weight(kCriticalOrthogonalOp, tensor);
   check_sigma_w2(kCriticalOrthogonalOp, sigma_w2);
@@ -27,6 +32,7 @@ void delta_orthogonal_meta(at::Tensor& tensor, double sigma_w2, std::optional<at
 
 TORCH_LIBRARY_IMPL(statmech, Meta, m) {
   m.impl("critical_normal_", &critical_normal_meta);
+  m.impl("critical_uniform_", &critical_uniform_meta);
   m.impl("critical_orthogonal_", &critical_orthogonal_meta);
   m.impl("delta_orthogonal_", &delta_orthogonal_meta);
 }

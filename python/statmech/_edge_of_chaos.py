@@ -14,6 +14,7 @@ from statmech._module_activations import (
     WEIGHT_LAYERS,
     ActivationSpec,
     LayerContext,
+    active_dropout,
     sequential_contexts,
     spec_from_argument,
 )
@@ -185,7 +186,8 @@ def edge_of_chaos_(
     :math:`\mathcal{N}(0, \sigma_b^2)` (zero when :math:`\sigma_b^2 = 0`).
 
     The activation of a layer is found from its ``nn.Sequential`` neighbours (nested Sequentials
-    are inlined; ``Dropout``, ``Identity``, ``Flatten``, ``Unflatten`` are looked through):
+    are inlined; ``Dropout``, ``Identity``, ``Flatten``, ``Unflatten`` are looked through; a
+    ``Dropout`` with ``p > 0`` in training mode raises, since dropout has no edge of chaos):
     ``nn.Tanh, ReLU, LeakyReLU(negative_slope), GELU, SiLU, ELU(alpha), SELU, Sigmoid, Softplus,
     Hardtanh`` (and ``ReLU6``). Since :math:`h^{l+1} = W^{l+1}\phi(h^l) + b`, a weight is paired
     with the activation *applied to its input*; the first layer of a Sequential, whose input is data,
@@ -236,6 +238,16 @@ def edge_of_chaos_(
         raise ValueError(f"edge_of_chaos_: sigma_b2 must be a finite bias variance >= 0, got {sigma_b2!r}")
     if depth is not None and not (isinstance(depth, int) and depth >= 1):
         raise ValueError(f"edge_of_chaos_: depth must be a positive int (the number of layers L), got {depth!r}")
+    active = [(name, m.p) for name, m in module.named_modules() if active_dropout(m) > 0]
+    if active:
+        listed = ", ".join(f"{name or '(model)'} (p={p:g})" for name, p in active)
+        raise ValueError(
+            f"edge_of_chaos_: the module has dropout in training mode: {listed}. Inverted dropout divides the "
+            "second moment by the keep probability, q' = sigma_w2 E[phi^2] / (1 - p) + sigma_b2, and makes c* < 1: "
+            "with dropout there is no order-to-chaos transition, only a finite maximal depth scale (Schoenholz et "
+            "al. 2017, Sec. 5), so no critical point exists to initialise at. Call module.eval() to initialise at the "
+            "dropout-free edge of chaos (and module.train() afterwards), or set p = 0"
+        )
     default = None if activation is None else spec_from_argument(activation)
     contexts = sequential_contexts(module)
     critical = _CriticalPoints(float(sigma_b2), depth)

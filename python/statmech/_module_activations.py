@@ -14,10 +14,20 @@ from torch import nn
 # Layers whose weight [out, in, *kernel] the initialisers write.
 WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
-# Modules that change neither the statistics a weight layer sees nor its neighbours: looked
-# through when searching the activation next to a layer. (Dropout rescales by 1/(1-p) and so keeps
-# the second moment in expectation; at initialisation, evaluation mode is the usual case anyway.)
-TRANSPARENT = (nn.Identity, nn.Flatten, nn.Unflatten, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
+# Modules looked through when searching the activation next to a layer. Dropout is among them only
+# for finding neighbours: in training mode it changes the statistics (inverted dropout keeps the
+# mean but divides the second moment by the keep probability, Schoenholz et al. 2017 Sec. 5), which
+# measure() models and edge_of_chaos_ refuses (see active_dropout).
+DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
+TRANSPARENT = (nn.Identity, nn.Flatten, nn.Unflatten) + DROPOUT
+
+
+def active_dropout(module: nn.Module) -> float:
+    """The dropout probability p a module applies now: its p if it is a Dropout in training mode,
+    else 0."""
+    if isinstance(module, DROPOUT) and module.training:
+        return float(module.p)
+    return 0.0
 
 
 @dataclass(frozen=True)
@@ -33,13 +43,14 @@ class ActivationSpec:
     label: str
     params: Dict[str, float] = field(default_factory=dict)
     function: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
+    kinks: Tuple[float, ...] = ()
 
     def resolve(self) -> Any:
         """The argument to pass to ``statmech.meanfield`` functions."""
         from statmech import meanfield
 
         if self.function is not None:
-            return meanfield.activation(self.function)
+            return meanfield.activation(self.function, kinks=self.kinks)
         if self.params:
             return meanfield.activation(self.name, **self.params)
         return self.name
@@ -57,7 +68,7 @@ def spec_from_argument(activation: Any) -> ActivationSpec:
                              "the calculator knows (see statmech.init.edge_of_chaos_ for the list)")
         return spec
     # An object built by statmech.meanfield.activation(...): passed through as it is.
-    return _PassThrough(getattr(activation, "name", type(activation).__name__), repr(activation), {}, None, activation)
+    return _PassThrough(getattr(activation, "name", type(activation).__name__), repr(activation), {}, None, (), activation)
 
 
 @dataclass(frozen=True)
@@ -102,8 +113,12 @@ def activation_of(module: nn.Module) -> Optional[ActivationSpec]:
         low, high = float(module.min_val), float(module.max_val)
         if (low, high) == (-1.0, 1.0):
             return ActivationSpec("hard_tanh", "hard_tanh")
+        # Kinks at both limits: the quadrature splits there and E[phi'' phi] gets its Dirac terms.
         return ActivationSpec(
-            "custom", f"hard_tanh(min_val={low:g}, max_val={high:g})", function=lambda x: F.hardtanh(x, low, high)
+            "custom",
+            f"hard_tanh(min_val={low:g}, max_val={high:g})",
+            function=lambda x: F.hardtanh(x, low, high),
+            kinks=(low, high),
         )
     return None
 

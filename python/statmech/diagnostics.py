@@ -15,7 +15,14 @@ import math
 import torch
 from torch import Tensor, nn
 
-from statmech._module_activations import TRANSPARENT, WEIGHT_LAYERS, ActivationSpec, activation_of, flatten_sequential
+from statmech._module_activations import (
+    TRANSPARENT,
+    WEIGHT_LAYERS,
+    ActivationSpec,
+    activation_of,
+    active_dropout,
+    flatten_sequential,
+)
 
 __all__ = ["measure", "SignalPropagation"]
 
@@ -65,23 +72,43 @@ class SignalPropagation:
         return "\n".join(lines)
 
 
-def _stages(model: nn.Module) -> List[Tuple[str, nn.Module, ActivationSpec]]:
+def _stages(model: nn.Module) -> Tuple[List[Tuple[str, nn.Module, ActivationSpec]], List[float]]:
     """(name, weight layer, activation applied to its output) for each weight layer of the
-    Sequential, checking that nothing the theory does not model sits between them."""
+    Sequential, checking that nothing the theory does not model sits between them; and the
+    dropout probability in effect on the input of each weight layer (training-mode Dropout between
+    the previous activation and the layer; several compose)."""
     if not isinstance(model, nn.Sequential):
         raise TypeError(
             f"measure: model must be an nn.Sequential of Linear/Conv layers and activations, got {type(model).__name__}"
         )
     stages: List[Tuple[str, nn.Module, ActivationSpec]] = []
+    keep: List[float] = []
     pending: Optional[ActivationSpec] = None
+    kept = 1.0  # keep probability of the dropout seen since the last activation (or layer)
     for name, module in flatten_sequential(model, ""):
         if isinstance(module, WEIGHT_LAYERS):
             if stages:
                 stages[-1] = (stages[-1][0], stages[-1][1], pending or _LINEAR)
             stages.append((name, module, _LINEAR))
+            keep.append(kept)
             pending = None
+            kept = 1.0
             continue
         spec = activation_of(module)
+        p = active_dropout(module)
+        if p > 0 and stages and pending is None:
+            # Dropout between a layer and its activation masks h, not phi(h): not the maps' model.
+            # (With a linear stage, i.e. no activation before the next layer, it is the same thing.)
+            following = [m for _, m in flatten_sequential(model, "")]
+            after = following[following.index(module) + 1 :]
+            nxt = next((m for m in after if not isinstance(m, TRANSPARENT)), None)
+            if nxt is not None and not isinstance(nxt, WEIGHT_LAYERS):
+                raise ValueError(
+                    f"measure: model[{name}] (Dropout in training mode) comes before an activation; the mean-field "
+                    "maps model dropout on phi(h), between the activation and the next layer (or call model.eval())"
+                )
+        if p > 0:
+            kept *= 1.0 - p
         if isinstance(module, TRANSPARENT):
             continue
         if spec is not None and stages and pending is None:
@@ -97,7 +124,7 @@ def _stages(model: nn.Module) -> List[Tuple[str, nn.Module, ActivationSpec]]:
     if not stages:
         raise ValueError("measure: model contains no Linear or Conv1d/2d/3d layer")
     stages[-1] = (stages[-1][0], stages[-1][1], pending or _LINEAR)
-    return stages
+    return stages, keep
 
 
 def _moments(h: Tensor) -> Tuple[Tensor, float]:
@@ -108,7 +135,8 @@ def _moments(h: Tensor) -> Tuple[Tensor, float]:
     if flat.shape[0] < 2:
         return q, math.nan
     norm = q.clamp_min(torch.finfo(torch.float64).tiny).sqrt()
-    corr = gram / norm[:, None] / norm[None, :]
+    # Duplicate or parallel inputs have correlation 1, which rounding can push just past it.
+    corr = (gram / norm[:, None] / norm[None, :]).clamp(-1.0, 1.0)
     off = ~torch.eye(flat.shape[0], dtype=torch.bool, device=flat.device)
     return q, corr[off].mean().item()
 
@@ -145,8 +173,11 @@ def measure(
         model: ``nn.Sequential`` (nested ones are inlined) of ``Linear``/``Conv1d/2d/3d`` layers,
             each followed by at most one activation module (``Tanh``, ``ReLU``, ``LeakyReLU``,
             ``GELU``, ``SiLU``, ``ELU``, ``SELU``, ``Sigmoid``, ``Softplus``, ``Hardtanh``) and any
-            ``Dropout``/``Identity``/``Flatten``/``Unflatten``. Evaluated as it is (call
-            ``model.eval()`` first to switch dropout off).
+            ``Dropout``/``Identity``/``Flatten``/``Unflatten``. Evaluated as it is: a ``Dropout``
+            in training mode between an activation and the next layer is modelled (the maps with
+            its keep probability: ``q' = sigma_w2 E[phi^2] / (1 - p) + sigma_b2``, c* < 1;
+            Schoenholz et al. 2017, Sec. 5); one between a layer and its activation raises. Call
+            ``model.eval()`` to switch dropout off.
         x: ``[batch, ...]`` inputs; a batch of at least 2 for correlations.
         sigma_w2: weight variance for the theory; ``None``: measured from each layer's weight as
             :math:`\|W\|_F^2/\text{out}` (the convention of every ``statmech.init`` initialiser,
@@ -163,7 +194,7 @@ def measure(
     if not isinstance(x, Tensor) or x.dim() < 2:
         raise ValueError(f"measure: x must be a tensor [batch, ...] with a batch dimension, got "
                          f"{type(x).__name__ if not isinstance(x, Tensor) else f'shape {tuple(x.shape)}'}")
-    stages = _stages(model)
+    stages, keep = _stages(model)
     outputs: List[Tensor] = []
     hooks = [layer.register_forward_hook(lambda _m, _i, out: outputs.append(out)) for _, layer, _ in stages]
     try:
@@ -193,10 +224,13 @@ def measure(
     # Theory: first layer linear in the input's second moments, then one activation per step.
     q_theory, c_theory = [], []
     q_prev, c_prev, act_prev = q0, c0, _LINEAR
-    for sw, sb, (_, _, spec) in zip(sw_list, sb_list, stages):
+    for sw, sb, (_, _, spec), kept in zip(sw_list, sb_list, stages, keep):
         activation = act_prev.resolve()
-        q_next = float(meanfield.q_map(q_prev, sw, sb, activation))
-        c_next = float(meanfield.c_map(c_prev, q_prev, sw, sb, activation)) if not math.isnan(c_prev) else math.nan
+        p = 1.0 - kept
+        q_next = float(meanfield.q_map(q_prev, sw, sb, activation, dropout=p))
+        c_next = (
+            float(meanfield.c_map(c_prev, q_prev, sw, sb, activation, dropout=p)) if not math.isnan(c_prev) else math.nan
+        )
         q_theory.append(q_next)
         c_theory.append(c_next)
         q_prev, c_prev, act_prev = q_next, c_next, spec

@@ -6,8 +6,10 @@ random network with weights of variance :math:`\sigma_w^2/\text{fan\_in}` and bi
 :math:`q^{l+1} = \sigma_w^2\,\mathbb{E}[\phi(\sqrt{q^l}z)^2] + \sigma_b^2`, and two inputs stay
 distinguishable over depth without exploding gradients only on the critical line
 :math:`\chi_1 = \sigma_w^2\,\mathbb{E}[\phi'(\sqrt{q^*}z)^2] = 1`. The functions here write weights
-with a chosen :math:`\sigma_w^2` (by default the critical one for ``activation`` and
+with a chosen :math:`\sigma_w^2` (or, when ``sigma_w2`` is None, the critical one for the
+``activation`` (alias ``nonlinearity``, as torch's ``kaiming_*``), which is then required, and
 ``sigma_b2``, from :func:`statmech.meanfield.critical_sigma_w2`) and return the tensor.
+``critical_normal_`` and ``critical_uniform_`` take ``mode='fan_in'`` (default) or ``'fan_out'``.
 
 Variances, not standard deviations, everywhere: ``sigma_w2`` is :math:`\sigma_w^2`. The relation to
 :func:`torch.nn.init.calculate_gain`: ``kaiming_normal_(w, nonlinearity=...)`` draws
@@ -31,10 +33,11 @@ compile keyword-only parameters with defaults), so pass them by name.
 """
 
 from statmech._edge_of_chaos import EdgeOfChaosReport, LayerInit, edge_of_chaos_
-from statmech._initialisers import critical_normal_, critical_orthogonal_, delta_orthogonal_
+from statmech._initialisers import critical_normal_, critical_orthogonal_, critical_uniform_, delta_orthogonal_
 
 __all__ = [
     "critical_normal_",
+    "critical_uniform_",
     "critical_orthogonal_",
     "delta_orthogonal_",
     "edge_of_chaos_",

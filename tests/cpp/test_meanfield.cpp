@@ -97,10 +97,47 @@ TEST(MeanField, PyTorchTanhGainIsChaotic) {
 }
 
 // Yang et al. 2019, "A mean field theory of batch normalization", Thm. 3.10 / Sec. 3: batch norm
-// + relu explodes squared gradients by pi / (pi - 1) per layer.
-TEST(MeanField, BatchNormReluGradientGrowth) {
+// + relu explodes squared gradients by pi / (pi - 1) per layer; a linear activation not at all.
+// (Monte Carlo of deep BN networks for other activations: tests/python/test_meanfield_stability.py.)
+TEST(MeanField, BatchNormGradientGrowth) {
   EXPECT_NEAR(mf::batchnorm_gradient_growth(Activation::named("relu")), kPi / (kPi - 1), 1e-15);
-  STATMECH_EXPECT_ERROR(mf::batchnorm_gradient_growth(Activation::named("tanh")), "relu", "tanh");
+  EXPECT_NEAR(mf::batchnorm_gradient_growth(Activation::named("linear")), 1.0, 1e-15);
+  EXPECT_GT(mf::batchnorm_gradient_growth(Activation::named("tanh")), 1.0);
+}
+
+// issue 8: silu's chi_1 = 1 at sigma_b2 = 0.04 is an unstable fixed point (the old answer 2.8208);
+// the calculator refuses it, says why and where an edge of chaos exists, and the fixed point
+// reached from the default q0 diverges, with an ordered stable fixed point below the unstable one.
+TEST(MeanField, EdgeOfChaosMustBeStable) {
+  const auto silu = Activation::named("silu");
+  STATMECH_EXPECT_ERROR(mf::critical_sigma_w2(0.04, silu), "critical_sigma_w2", "silu", "sigma_b2 = 0.04",
+                        "unstable", "A stable edge of chaos exists for sigma_b2 in");
+  const auto p = mf::fixed_point(2.820826397721833, 0.04, silu);
+  ASSERT_EQ(p.fixed_points.size(), 2u);
+  EXPECT_TRUE(p.fixed_points[0].stable);
+  EXPECT_FALSE(p.fixed_points[1].stable);
+  EXPECT_EQ(p.phase, mf::Phase::Diverging);
+  EXPECT_EQ(mf::fixed_point(2.820826397721833, 0.04, silu, 0.1).phase, mf::Phase::Ordered);
+  const double w = mf::critical_sigma_w2(1.0, silu);
+  const auto edge = mf::fixed_point(w, 1.0, silu);
+  EXPECT_EQ(edge.phase, mf::Phase::Critical);
+  EXPECT_LE(edge.fixed_points[edge.reached].slope, 1.0);
+  const auto line = mf::critical_line_with_reasons(torch::tensor({0.04, 1.0}, torch::kDouble), silu);
+  EXPECT_TRUE(std::isnan(line.sigma_w2[0].item<double>()));
+  EXPECT_EQ(line.reason[0].item<int64_t>(), static_cast<int64_t>(mf::CriticalReason::Unstable));
+  EXPECT_EQ(line.sigma_w2[1].item<double>(), w);
+}
+
+// The tensor calculator agrees element by element with the scalar one.
+TEST(MeanField, TensorCalculatorMatchesScalar) {
+  const auto gelu = Activation::named("gelu");
+  const auto q = torch::tensor({0.5, 2.0}, torch::kDouble);
+  const auto w = torch::tensor({1.5}, torch::kDouble);
+  const auto out = mf::q_map(q, w, torch::tensor(0.1, torch::kDouble), gelu);
+  EXPECT_EQ(out[1].item<double>(), mf::q_map(2.0, 1.5, 0.1, gelu));
+  const auto fp = mf::fixed_points(torch::tensor({0.8, 2.5}, torch::kDouble), torch::tensor(0.3, torch::kDouble), gelu);
+  EXPECT_EQ(fp.q_star[1].item<double>(), mf::fixed_point(2.5, 0.3, gelu).q_star);
+  EXPECT_LE(mf::c_map(1.0, 2.7, 1.7, 0.05, Activation::named("tanh")), 1.0);
 }
 
 // Yang & Schoenholz 2017, Sec. 3: with a linear activation E[phi'^2] = 1, so every residual layer
@@ -127,7 +164,7 @@ TEST(MeanField, DivergingVarianceIsReported) {
   EXPECT_TRUE(std::isnan(point.chi_1));
   EXPECT_NE(point.repr().find("diverging"), std::string::npos);
   STATMECH_EXPECT_ERROR(mf::gradient_growth(3.0, 0.5, relu), "gradient_growth", "diverging");
-  STATMECH_EXPECT_ERROR(mf::critical_sigma_w2(0.1, relu), "critical_sigma_w2", "relu", "sigma_b2 = 0 only");
+  STATMECH_EXPECT_ERROR(mf::critical_sigma_w2(0.1, relu), "critical_sigma_w2", "relu", "sigma_b2 = 0 only", "diverging");
 }
 
 // The c-map's fixed point in the chaotic phase is a fixed point, and chi_c is its slope there
@@ -159,10 +196,14 @@ TEST(MeanField, PhaseDiagramMatchesFixedPoint) {
       const auto p = mf::fixed_point(w[i].item<double>(), b[j].item<double>(), tanh);
       EXPECT_EQ(d.chi_1[i][j].item<double>(), p.chi_1);
       EXPECT_EQ(d.phase[i][j].item<int64_t>(), static_cast<int64_t>(p.phase));
+      EXPECT_EQ(d.fixed_points[i][j].item<int64_t>(), static_cast<int64_t>(p.fixed_points.size()));
     }
   }
   const auto line = mf::critical_line(b, tanh);
   EXPECT_NEAR(line[1].item<double>(), mf::critical_sigma_w2(0.05, tanh), 1e-15);
+  // With a bias, one fixed point; without one, q = 0 as well (unstable when sigma_w2 > 1).
+  EXPECT_TRUE(d.fixed_points.slice(1, 1).eq(1).all().item<bool>());
+  EXPECT_EQ(d.fixed_points[1][0].item<int64_t>(), 2);
 }
 
 TEST(MeanField, ArgumentErrorsNameTheArgument) {

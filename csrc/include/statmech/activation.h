@@ -52,8 +52,16 @@ class STATMECH_API Activation {
   static Activation leaky_relu(double negative_slope = 0.01);
   static Activation elu(double alpha = 1.0);
   // A user-defined activation. Its Gaussian expectations are computed by quadrature; the
-  // accuracy assumes fn is smooth (analytic) on the real line, as the built-in smooth ones are.
-  static Activation custom(Function fn, std::string name = "custom");
+  // accuracy assumes fn is smooth (analytic) on the real line, as the built-in smooth ones are,
+  // except at the points it declares:
+  //   kinks: where phi is continuous but phi' jumps (relu6 at 0 and 6). The quadrature is split
+  //          there and E[phi'' phi] gains the Dirac terms [phi'](x_k) phi(x_k) p_q(x_k) that the
+  //          almost-everywhere derivative misses ([phi'] the jump of phi', p_q the N(0, q) density).
+  //   jumps: where phi itself jumps. The quadrature is split there; E[phi'^2] is then infinite (phi'
+  //          holds a Dirac delta), E[phi'' phi] undefined (NaN), and the slope of the variance map
+  //          is taken as E[phi^2 (z^2 - 1)] / (2 q), which needs no derivative.
+  static Activation custom(
+      Function fn, std::string name = "custom", std::vector<double> kinks = {}, std::vector<double> jumps = {});
 
   // The names accepted by named(), in a stable order.
   static const std::vector<std::string>& names();
@@ -71,6 +79,14 @@ class STATMECH_API Activation {
   const Function& function() const {
     return function_;
   }
+  // The points a custom activation declared (sorted); empty for the built-ins, whose kinks the
+  // core knows.
+  const std::vector<double>& kinks() const {
+    return kinks_;
+  }
+  const std::vector<double>& jumps() const {
+    return jumps_;
+  }
   // e.g. "leaky_relu(negative_slope=0.1)"
   std::string repr() const;
 
@@ -86,6 +102,7 @@ class STATMECH_API Activation {
   double parameter_;
   std::string name_;
   Function function_;
+  std::vector<double> kinks_, jumps_;
 };
 
 } // namespace statmech

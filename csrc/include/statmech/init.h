@@ -27,6 +27,11 @@ namespace statmech::init {
 STATMECH_API at::Tensor critical_normal_(
     at::Tensor tensor, double sigma_w2, std::optional<at::Generator> generator = std::nullopt);
 
+// W_ij ~ U(-a, a), a = sqrt(3 sigma_w2 / fan_in): the entry variance sigma_w2 / fan_in of
+// critical_normal_ (kaiming_uniform_ with gain^2 = sigma_w2).
+STATMECH_API at::Tensor critical_uniform_(
+    at::Tensor tensor, double sigma_w2, std::optional<at::Generator> generator = std::nullopt);
+
 // Scaled Haar-orthogonal: the weight flattened to W = [out, fan_in] is Q * sqrt(sigma_w2 *
 // max(1, out / fan_in)) with Q Haar-distributed with orthonormal rows or columns. Hence
 //   out <= fan_in:  W W^T = sigma_w2 I_out        (square: W = sqrt(sigma_w2) O)
