@@ -193,12 +193,30 @@ class CriticalSolver {
         add(0.0);
       }
     }
+    const auto& q = table_.q();
+    const auto stable_at = [&](size_t j) { return std::isfinite(slope_[j]) && slope_[j] <= 1.0 + kNeutral; };
+    // Where stability changes between grid points, the end of the range is where the slope
+    // crosses 1 (E[phi'' phi] = 0), found by root finding, so the reported ends are accurate.
+    const auto boundary = [&](size_t j) {
+      const auto excess = [&](double x) {
+        const auto m = dual::moments(table_.activation(), x);
+        return m.curvature / m.derivative_second;
+      };
+      const double x = detail::bracketed_secant(excess, q[j], q[j + 1], slope_[j] - 1.0, slope_[j + 1] - 1.0);
+      return critical_bias(x);
+    };
     for (size_t j = 0; j < bias_.size(); ++j) {
-      if (table_.q()[j] < kSmallestJudged) {
+      if (q[j] < kSmallestJudged) {
         continue; // the origin was judged above
       }
-      if (std::isfinite(slope_[j]) && slope_[j] <= 1.0 + kNeutral && bias_[j] >= 0) {
+      if (stable_at(j) && bias_[j] >= 0) {
+        if (!open && j > 0 && q[j - 1] >= kSmallestJudged && !stable_at(j - 1) && std::isfinite(slope_[j - 1])) {
+          add(std::max(boundary(j - 1), 0.0));
+        }
         add(bias_[j]);
+        if (j + 1 < bias_.size() && !stable_at(j + 1) && std::isfinite(slope_[j + 1])) {
+          add(boundary(j));
+        }
       } else {
         open = false;
       }
@@ -211,8 +229,8 @@ class CriticalSolver {
     for (size_t i = 0; i < ranges.size(); ++i) {
       out += (i ? " or " : "") + std::string("[") + fmt(ranges[i].first) + ", " + fmt(ranges[i].second) + "]";
     }
-    return out + " (approximately, from the q* grid; the upper end is where q* reaches " + fmt(table_.q().back()) +
-        " when the range runs to the end of the grid)";
+    return out + " (an upper end of " + fmt(bias_.back()) + " is where q* reaches " + fmt(table_.q().back()) +
+        ", the largest variance examined)";
   }
 
   std::string explain(const char* fn, double sigma_b2, const Answer& answer) const {
