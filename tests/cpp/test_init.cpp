@@ -54,6 +54,21 @@ TEST_P(InitDtype, CriticalNormalHasVarianceSigmaW2OverFanIn) {
   }
 }
 
+TEST_P(InitDtype, CriticalUniformHasVarianceSigmaW2OverFanIn) {
+  const auto dtype = GetParam();
+  const double sigma_w2 = 2.0;
+  auto w = torch::empty({1000, 64, 3}, dtype);
+  statmech::init::critical_uniform_(w, sigma_w2, seeded(2));
+  const double n = static_cast<double>(w.numel());
+  const double variance = sigma_w2 / (64.0 * 3.0);
+  const auto w64 = w.to(torch::kDouble);
+  // U(-a, a) with a^2 = 3 variance: bounded by a, variance a^2 / 3 (relative sd of the estimate
+  // sqrt(0.8 / n): Var[x^2] = a^4 (1/5 - 1/9) = 0.8 variance^2), fourth moment 9/5 variance^2.
+  EXPECT_LE(w64.abs().max().item<double>(), std::sqrt(3.0 * variance) * (1 + 1e-6));
+  EXPECT_NEAR(w64.var().item<double>() / variance, 1.0, 5.0 * std::sqrt(0.8 / n));
+  EXPECT_NEAR(w64.pow(4).mean().item<double>() / (variance * variance), 1.8, 0.05);
+}
+
 TEST_P(InitDtype, CriticalOrthogonalSquareGivesWWtEqualSigmaW2Identity) {
   const auto dtype = GetParam();
   const double sigma_w2 = 1.5;
