@@ -445,3 +445,22 @@ def test_custom_activation_under_inference_mode():
         p = mf.fixed_point(1.5, 0.1, user_tanh)
         assert mf.critical_sigma_w2(0.1, user_tanh) == pytest.approx(mf.critical_sigma_w2(0.1, "tanh"), rel=1e-9)
     assert p.q_star == pytest.approx(expected.q_star, rel=1e-10)
+
+
+@pytest.mark.parametrize("name", ["tanh", "gelu", "silu", "elu", "selu"])
+def test_critical_points_satisfy_the_shared_scipy_reference(name):
+    """Points of critical_line checked with tests/python/gaussian_reference.py (nested scipy quad;
+    at c = 1 it is E[f(u)^2]) at 1e-8: chi_1 = sigma_w2 E[phi'^2] = 1 and q_map(q*) = q*."""
+    from gaussian_reference import quad_dual
+
+    f, df, _, kinks, _ = REFERENCE[name]
+    sigma_b2 = torch.tensor([0.2, 0.7, 1.0], dtype=torch.float64)
+    line = mf.critical_line(sigma_b2, name, return_reason=True)
+    checked = 0
+    for w, q, b, reason in zip(line.sigma_w2.tolist(), line.q_star.tolist(), sigma_b2.tolist(), line.reason.tolist()):
+        if reason != 0:
+            continue
+        checked += 1
+        assert w * quad_dual(df, kinks, q, q, 1.0) == pytest.approx(1.0, rel=1e-8)
+        assert w * quad_dual(f, kinks, q, q, 1.0) + b == pytest.approx(q, rel=1e-8)
+    assert checked >= 2
