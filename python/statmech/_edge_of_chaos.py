@@ -180,7 +180,10 @@ def edge_of_chaos_(
     r"""Initialise every ``nn.Linear`` and ``nn.Conv1d/2d/3d`` of ``module`` at the edge of chaos.
 
     Each weight gets the critical :math:`\sigma_w^2` of its activation
-    (:func:`statmech.meanfield.critical_sigma_w2`), where :math:`\chi_1 = 1`: signals neither
+    (:func:`statmech.meanfield.critical_sigma_w2`), where :math:`\chi_1 = 1` at a stable fixed point
+    of the variance map that the network reaches (silu and gelu have one only for
+    :math:`\sigma_b^2 \gtrsim 0.555` and :math:`0.173`; below, and for softplus at any
+    :math:`\sigma_b^2`, a ``ValueError`` says why and where one exists): signals neither
     collapse (ordered phase) nor decorrelate (chaotic phase) with depth, and gradients neither
     vanish nor explode exponentially (Schoenholz et al. 2017). Biases are drawn from
     :math:`\mathcal{N}(0, \sigma_b^2)` (zero when :math:`\sigma_b^2 = 0`).
