@@ -20,7 +20,6 @@ Writes examples/output/phase_diagram.png. Run:
 """
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path

@@ -407,10 +407,6 @@ def susceptibilities(sigma_w2, sigma_b2, activation: ActivationLike, q0=None):
     return result.chi_1, result.chi_c
 
 
-def _reason_text(code: int) -> str:
-    return CRITICAL_REASONS[code]
-
-
 def critical_sigma_w2(sigma_b2: float, activation: ActivationLike, q0: Optional[float] = None) -> float:
     """The weight variance sigma_w^2 on the edge of chaos for a bias variance sigma_b^2: chi_1 = 1
     at a STABLE fixed point of the variance map that a network starting from ``q0`` reaches.
