@@ -27,7 +27,8 @@ double depth_scale(double rate) {
   return rate < 1 ? -1.0 / std::log(rate) : kInf;
 }
 
-// Stable fixed point of the c-map in the chaotic phase (chi_1 > 1, so c = 1 is unstable). With
+// Stable fixed point of the c-map in the chaotic phase (chi_1 > 1, so c = 1 is unstable), or with
+// dropout (the c-map maps 1 below 1, so h(1) < 0 and the same argument holds). With
 // equal variances k(q, q, c) = sum_k b_k^2 c^k (Mehler), so the c-map is increasing and convex on
 // [0, 1]; h(c) = c_map(c) - c has h(0) >= 0, h(1) = 0, h'(1) = chi_1 - 1 > 0, hence exactly one
 // root c* in [0, 1) with h' < 0 on [0, c*]. Newton's method from c = 0 on such a convex function
@@ -99,9 +100,13 @@ std::string FixedPoint::repr() const {
 
 namespace detail {
 
-FixedPoint solve_fixed_point(const MomentTable& table, double sigma_w2, double sigma_b2, double q0) {
+FixedPoint solve_fixed_point(const MomentTable& table, double sigma_w2, double sigma_b2, double q0, double dropout) {
   FixedPoint point{sigma_w2, sigma_b2, kNaN, false, kNaN, kNaN, kNaN, kNaN, kNaN, Phase::Unstable};
-  auto roots = variance_roots(table, sigma_w2, sigma_b2, q0);
+  point.dropout = dropout;
+  // Dropout divides the second moment (and the squared gradients) by the keep probability: the
+  // variance map is that of the weight variance sigma_w2 / (1 - p).
+  const double effective_sigma_w2 = sigma_w2 / (1.0 - dropout);
+  auto roots = variance_roots(table, effective_sigma_w2, sigma_b2, q0);
   point.q0 = q0;
   point.reached = roots.reached;
   point.fixed_points = std::move(roots.points);
@@ -120,10 +125,10 @@ FixedPoint solve_fixed_point(const MomentTable& table, double sigma_w2, double s
   }
   const auto& activation = table.activation();
   const auto m = q_star > 0 ? dual::moments(activation, q_star) : table.origin();
-  point.chi_1 = sigma_w2 * m.derivative_second;
+  point.chi_1 = effective_sigma_w2 * m.derivative_second;
   point.xi_q = depth_scale(reached.slope);
   constexpr double kCritical = 1e-10;
-  if (point.chi_1 <= 1.0 + kCritical || q_star == 0) {
+  if (q_star == 0 || (dropout == 0 && point.chi_1 <= 1.0 + kCritical)) {
     // c = 1 is the stable correlation fixed point and the c-map's slope there is chi_1. (At
     // q* = 0 the network is linear to first order and every correlation is preserved.)
     point.c_star = 1.0;
@@ -140,14 +145,17 @@ FixedPoint solve_fixed_point(const MomentTable& table, double sigma_w2, double s
 
 } // namespace detail
 
-FixedPoint fixed_point(double sigma_w2, double sigma_b2, const Activation& activation, std::optional<double> q0) {
+FixedPoint fixed_point(
+    double sigma_w2, double sigma_b2, const Activation& activation, std::optional<double> q0, double dropout) {
   checks::positive_variance("fixed_point", "sigma_w2", sigma_w2);
   checks::nonnegative_variance("fixed_point", "sigma_b2", sigma_b2);
+  checks::dropout_rate("fixed_point", "dropout", dropout);
   if (q0) {
     checks::positive_variance("fixed_point", "q0", *q0);
   }
   const auto table = detail::moment_table(activation);
-  return detail::solve_fixed_point(*table, sigma_w2, sigma_b2, q0.value_or(detail::default_q0(sigma_w2, sigma_b2)));
+  return detail::solve_fixed_point(
+      *table, sigma_w2, sigma_b2, q0.value_or(detail::default_q0(sigma_w2, sigma_b2)), dropout);
 }
 
 } // namespace statmech::meanfield

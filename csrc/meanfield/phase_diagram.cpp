@@ -32,7 +32,8 @@ at::Tensor checked_axis(const at::Tensor& t, const char* name, bool positive) {
 
 // Allocates the result fields with `sizes` and fills entry i from solve(i) -> (w, b, q0).
 template <typename Parameters>
-void fill(PhaseDiagram& out, at::IntArrayRef sizes, const Activation& activation, Parameters&& parameters) {
+void fill(PhaseDiagram& out, at::IntArrayRef sizes, const Activation& activation, double dropout,
+          Parameters&& parameters) {
   const auto opts = at::TensorOptions().dtype(at::kDouble);
   for (auto* field : {&out.q_star, &out.c_star, &out.chi_1, &out.chi_c, &out.xi_q, &out.xi_c}) {
     *field = at::empty(sizes, opts);
@@ -57,7 +58,7 @@ void fill(PhaseDiagram& out, at::IntArrayRef sizes, const Activation& activation
   const auto solve = [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const auto [w, b, q0] = parameters(i);
-      const auto p = detail::solve_fixed_point(table, w, b, q0);
+      const auto p = detail::solve_fixed_point(table, w, b, q0, dropout);
       q_star[i] = p.q_star, c_star[i] = p.c_star, chi_1[i] = p.chi_1, chi_c[i] = p.chi_c;
       xi_q[i] = p.xi_q, xi_c[i] = p.xi_c, phase[i] = static_cast<int64_t>(p.phase), stable[i] = p.stable;
       count[i] = static_cast<int64_t>(p.fixed_points.size());
@@ -66,7 +67,7 @@ void fill(PhaseDiagram& out, at::IntArrayRef sizes, const Activation& activation
         for (const auto& f : p.fixed_points) {
           if (!f.stable && f.q > 0) {
             const auto m = dual::moments(activation, f.q);
-            flag = flag || w * m.derivative_second >= 1.0;
+            flag = flag || w / (1.0 - dropout) * m.derivative_second >= 1.0;
           }
         }
       }
@@ -98,7 +99,7 @@ PhaseDiagram phase_diagram(
   const int64_t cols = out.sigma_b2.numel();
   const auto* w = out.sigma_w2.data_ptr<double>();
   const auto* b = out.sigma_b2.data_ptr<double>();
-  fill(out, {out.sigma_w2.numel(), cols}, activation, [&](int64_t i) {
+  fill(out, {out.sigma_w2.numel(), cols}, activation, 0.0, [&](int64_t i) {
     const double wi = w[i / cols], bi = b[i % cols];
     return Point{wi, bi, q0.value_or(detail::default_q0(wi, bi))};
   });
@@ -106,8 +107,10 @@ PhaseDiagram phase_diagram(
 }
 
 PhaseDiagram fixed_points(
-    const at::Tensor& sigma_w2, const at::Tensor& sigma_b2, const Activation& activation, const at::Tensor& q0) {
+    const at::Tensor& sigma_w2, const at::Tensor& sigma_b2, const Activation& activation, const at::Tensor& q0,
+    double dropout) {
   const char* fn = "fixed_point";
+  checks::dropout_rate(fn, "dropout", dropout);
   std::vector<at::Tensor> args{sigma_w2, sigma_b2};
   if (q0.defined()) {
     args.push_back(q0);
@@ -136,7 +139,7 @@ PhaseDiagram fixed_points(
   PhaseDiagram out;
   out.sigma_w2 = expanded[0];
   out.sigma_b2 = expanded[1];
-  fill(out, expanded[0].sizes(), activation, [&](int64_t i) {
+  fill(out, expanded[0].sizes(), activation, dropout, [&](int64_t i) {
     return Point{w[i], b[i], q != nullptr ? q[i] : detail::default_q0(w[i], b[i])};
   });
   return out;

@@ -78,7 +78,8 @@ struct VarianceRoots {
 VarianceRoots variance_roots(const MomentTable& table, double sigma_w2, double sigma_b2, double q0);
 
 // The fixed point (q*, c*, chi_1, ...) reached from q0: what fixed_point returns. No argument checks.
-FixedPoint solve_fixed_point(const MomentTable& table, double sigma_w2, double sigma_b2, double q0);
+FixedPoint solve_fixed_point(
+    const MomentTable& table, double sigma_w2, double sigma_b2, double q0, double dropout = 0.0);
 
 // q0 when the caller gives none: the variance of the first layer's pre-activations for inputs with
 // mean squared entry 1 (|x|^2 = fan_in, e.g. standardised data): sigma_w2 * 1 + sigma_b2.

@@ -74,6 +74,7 @@ void register_meanfield(py::module_& parent) {
       .def_readonly("q0", &mf::FixedPoint::q0)
       .def_readonly("fixed_points", &mf::FixedPoint::fixed_points)
       .def_readonly("reached", &mf::FixedPoint::reached)
+      .def_readonly("dropout", &mf::FixedPoint::dropout)
       .def_readonly("sigma_w2", &mf::FixedPoint::sigma_w2)
       .def_readonly("sigma_b2", &mf::FixedPoint::sigma_b2)
       .def_readonly("q_star", &mf::FixedPoint::q_star)
@@ -126,11 +127,12 @@ void register_meanfield(py::module_& parent) {
         py::arg("c"), py::arg("q"), py::arg("sigma_w2"), py::arg("sigma_b2"), py::arg("activation"),
         py::arg("dropout") = 0.0, nogil);
   m.def("fixed_point", &mf::fixed_point, py::arg("sigma_w2"), py::arg("sigma_b2"), py::arg("activation"),
-        py::arg("q0") = Optional{}, nogil);
+        py::arg("q0") = Optional{}, py::arg("dropout") = 0.0, nogil);
   m.def("fixed_points_tensor", [](const at::Tensor& w, const at::Tensor& b, const Activation& a,
-                                  std::optional<at::Tensor> q0) {
-    return mf::fixed_points(w, b, a, q0.value_or(at::Tensor()));
-  }, py::arg("sigma_w2"), py::arg("sigma_b2"), py::arg("activation"), py::arg("q0") = py::none(), nogil);
+                                  std::optional<at::Tensor> q0, double dropout) {
+    return mf::fixed_points(w, b, a, q0.value_or(at::Tensor()), dropout);
+  }, py::arg("sigma_w2"), py::arg("sigma_b2"), py::arg("activation"), py::arg("q0") = py::none(),
+     py::arg("dropout") = 0.0, nogil);
   m.def("critical_sigma_w2", &mf::critical_sigma_w2, py::arg("sigma_b2"), py::arg("activation"),
         py::arg("q0") = Optional{}, nogil);
   m.def("critical_point", &mf::critical_point, py::arg("q_star"), py::arg("activation"), py::arg("q0") = Optional{},

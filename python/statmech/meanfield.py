@@ -183,6 +183,7 @@ class FixedPoint:
             (:class:`VarianceFixedPoint`, with stability and basin).
         reached: index into ``fixed_points`` of the one described above; None when the variance
             diverges from q0.
+        dropout: the dropout probability the maps were computed with.
     """
 
     sigma_w2: float
@@ -198,6 +199,7 @@ class FixedPoint:
     q0: float = math.nan
     fixed_points: tuple = ()
     reached: Optional[int] = None
+    dropout: float = 0.0
 
     @property
     def usable(self) -> bool:
@@ -351,7 +353,7 @@ def _fixed_point_from_native(p) -> FixedPoint:
     points = tuple(VarianceFixedPoint(f.q, f.slope, f.stable, (f.basin_lo, f.basin_hi)) for f in p.fixed_points)
     return FixedPoint(
         p.sigma_w2, p.sigma_b2, p.q_star, p.stable, p.c_star, p.chi_1, p.chi_c, p.xi_q, p.xi_c, p.phase,
-        p.q0, points, None if p.reached < 0 else int(p.reached),
+        p.q0, points, None if p.reached < 0 else int(p.reached), p.dropout,
     )
 
 
@@ -359,7 +361,7 @@ def _diagram_fields(d):
     return (d.q_star, d.c_star, d.chi_1, d.chi_c, d.xi_q, d.xi_c, d.phase, d.stable, d.fixed_points, d.unstable_critical)
 
 
-def fixed_point(sigma_w2, sigma_b2, activation: ActivationLike, q0=None):
+def fixed_point(sigma_w2, sigma_b2, activation: ActivationLike, q0=None, dropout: float = 0.0):
     """All fixed points of the variance map, and the one a network starting from ``q0`` reaches,
     with its stability, c*, chi_1, chi_c and the depth scales.
 
@@ -375,6 +377,11 @@ def fixed_point(sigma_w2, sigma_b2, activation: ActivationLike, q0=None):
         q0: the variance of the first layer's pre-activations. Default ``None``:
             ``sigma_w2 * 1 + sigma_b2``, the first layer's variance for inputs whose mean squared
             entry is 1 (``|x|^2 = fan_in``, e.g. standardised data).
+        dropout: probability p of inverted dropout on phi(h) before the weights (``nn.Dropout(p)``
+            in training mode), as in :func:`q_map` and :func:`c_map`: q* is the fixed point of the
+            map with sigma_w2 / (1 - p), chi_1 = sigma_w2 E[phi'^2] / (1 - p), and c = 1 is no
+            longer a fixed point of the c-map, so c* < 1 and xi_c is finite everywhere: there is no
+            edge of chaos with dropout (Schoenholz et al. 2017, Sec. 5).
 
     Returns:
         :class:`FixedPoint`. A diverging variance (``q_star = inf``) is reported in ``phase`` and
@@ -390,20 +397,22 @@ def fixed_point(sigma_w2, sigma_b2, activation: ActivationLike, q0=None):
         [True, False]
     """
     act = _resolve(activation)
+    p = _dropout(dropout)
     if _any_tensor(sigma_w2, sigma_b2, q0):
         d = _native.fixed_points_tensor(
-            _as_float64(sigma_w2), _as_float64(sigma_b2), act, None if q0 is None else _as_float64(q0)
+            _as_float64(sigma_w2), _as_float64(sigma_b2), act, None if q0 is None else _as_float64(q0), p
         )
         return FixedPoints(d.sigma_w2, d.sigma_b2, *_diagram_fields(d))
-    native = _native.fixed_point(float(sigma_w2), float(sigma_b2), act, None if q0 is None else float(q0))
+    native = _native.fixed_point(float(sigma_w2), float(sigma_b2), act, None if q0 is None else float(q0), p)
     return _fixed_point_from_native(native)
 
 
-def susceptibilities(sigma_w2, sigma_b2, activation: ActivationLike, q0=None):
-    """``(chi_1, chi_c)`` at the fixed point reached from ``q0`` (see :func:`fixed_point`): the
-    per-layer growth of squared gradients and the slope of the c-map at c*. Floats, or float64
-    tensors of the broadcast shape when a parameter is a tensor (NaN where the variance diverges)."""
-    result = fixed_point(sigma_w2, sigma_b2, activation, q0)
+def susceptibilities(sigma_w2, sigma_b2, activation: ActivationLike, q0=None, dropout: float = 0.0):
+    """``(chi_1, chi_c)`` at the fixed point reached from ``q0`` (see :func:`fixed_point`, also for
+    ``dropout``): the per-layer growth of squared gradients and the slope of the c-map at c*. Floats,
+    or float64 tensors of the broadcast shape when a parameter is a tensor (NaN where the variance
+    diverges)."""
+    result = fixed_point(sigma_w2, sigma_b2, activation, q0, dropout)
     return result.chi_1, result.chi_c
 
 

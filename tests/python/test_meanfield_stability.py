@@ -369,6 +369,18 @@ def test_dropout_is_modelled_or_refused():
     assert mf.c_map(1.0, q, w, b, "tanh", dropout=p) < 1.0
     with pytest.raises(ValueError, match=r"dropout must be a probability"):
         mf.q_map(q, w, b, "tanh", dropout=1.0)
+    # The fixed point with dropout: q* and c* are fixed points of the maps with dropout, c* < 1 even
+    # where the dropout-free network is ordered (c* = 1), and xi_c is finite at the old edge of chaos.
+    for sigma_w2 in (1.0, mf.critical_sigma_w2(0.05, "tanh"), 2.5):
+        fp = mf.fixed_point(sigma_w2, 0.05, "tanh", dropout=p)
+        assert fp.dropout == p
+        assert mf.q_map(fp.q_star, sigma_w2, 0.05, "tanh", dropout=p) == pytest.approx(fp.q_star, rel=1e-12)
+        assert mf.c_map(fp.c_star, fp.q_star, sigma_w2, 0.05, "tanh", dropout=p) == pytest.approx(fp.c_star, abs=1e-12)
+        assert fp.c_star < 1.0 and math.isfinite(fp.xi_c)
+        plain = mf.fixed_point(sigma_w2 / (1 - p), 0.05, "tanh")
+        assert fp.q_star == pytest.approx(plain.q_star, rel=1e-14) and fp.chi_1 == pytest.approx(plain.chi_1, rel=1e-14)
+    tensor = mf.fixed_point(torch.tensor([1.0, 2.5]), 0.05, "tanh", dropout=p)
+    assert tensor.c_star[1].item() == pytest.approx(mf.fixed_point(2.5, 0.05, "tanh", dropout=p).c_star, rel=1e-14)
     net = nn.Sequential(nn.Linear(16, 16), nn.Tanh(), nn.Dropout(0.2), nn.Linear(16, 16))
     with pytest.raises(ValueError, match=r"dropout in training mode: 2 \(p=0.2\).*no critical point"):
         init.edge_of_chaos_(net)

@@ -66,6 +66,8 @@ struct STATMECH_API FixedPoint {
   // Index into fixed_points of the one q0 flows to (the one described above); -1 when the
   // variance diverges from q0.
   int64_t reached = -1;
+  // Dropout probability p on phi(h) before the weights (0: none); see fixed_point.
+  double dropout = 0.0;
 
   std::string repr() const;
 };
@@ -89,8 +91,13 @@ STATMECH_API double c_map(
 // All fixed points of the variance map with their stability and basins, and the one reached from
 // the initial variance q0 (default: sigma_w2 + sigma_b2, the first layer's pre-activation
 // variance for inputs with mean squared entry 1, i.e. |x|^2 = fan_in as for standardised data).
+// With dropout p (inverted, independent masks per input, on phi(h) before the weights) the maps are
+// those of q_map / c_map with `dropout`: q* comes from sigma_w2 / (1 - p), chi_1 = sigma_w2
+// E[phi'^2] / (1 - p) (the mask scales gradients too), and c = 1 is no longer a fixed point of the
+// c-map: c* < 1 everywhere and xi_c stays finite (Schoenholz et al. 2017, Sec. 5).
 STATMECH_API FixedPoint fixed_point(
-    double sigma_w2, double sigma_b2, const Activation& activation, std::optional<double> q0 = std::nullopt);
+    double sigma_w2, double sigma_b2, const Activation& activation, std::optional<double> q0 = std::nullopt,
+    double dropout = 0.0);
 
 // The edge of chaos. Along chi_1 = 1 the fixed point q* parameterises everything in closed form:
 // sigma_w2 = 1 / E[phi'^2], sigma_b2 = q* - sigma_w2 E[phi^2] (both at q*), and the variance map's
@@ -173,7 +180,7 @@ STATMECH_API at::Tensor c_map(
 // q0 undefined: sigma_w2 + sigma_b2 per element. chi_1 and chi_c are the susceptibilities.
 STATMECH_API PhaseDiagram fixed_points(
     const at::Tensor& sigma_w2, const at::Tensor& sigma_b2, const Activation& activation,
-    const at::Tensor& q0 = {});
+    const at::Tensor& q0 = {}, double dropout = 0.0);
 
 // Per-layer growth of E|dL/dh|^2 (backwards) in a plain network at its fixed point: chi_1
 // (Schoenholz et al. 2017). Throws when the fixed point is diverging or unstable.
