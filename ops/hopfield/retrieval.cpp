@@ -8,8 +8,9 @@
 //     kernels, forward and backward;
 //   - autograd, meta / fake tensors, torch.compile and torch.export see the ATen operators, so
 //     no separate backward or meta kernel is needed and none could be faster;
-//   - beta is folded into the state (xi * beta, then scale = 1), so a per-head or learnable beta
-//     needs no host sync and gets its gradient.
+//   - a per-head, learnable or on-device beta is folded into the state (xi * beta, then
+//     scale = 1), so it needs no host sync and gets its gradient; a constant 0-D CPU beta is
+//     passed to the kernel as its scale (see attention_step).
 // With eps > 0 a query whose state moved by less than eps is frozen (torch.where), so the fixed
 // number of steps is always run without reading values on the host; on CPU tensors (where
 // reading a flag costs nothing) the loop also exits once every query is frozen.
@@ -207,6 +208,19 @@ std::optional<at::Tensor> as_score_mask(const std::optional<at::Tensor>& mask) {
   return mask->dim() >= 2 ? *mask : mask->dim() == 1 ? mask->unsqueeze(0) : mask->view({1, 1});
 }
 
+// One softmax step sep(beta xi K^T + mask) V on at::scaled_dot_product_attention. A 0-D CPU beta
+// that needs no gradient is read on the host (no device sync: it lives on the CPU) and passed as
+// the kernel's scale; otherwise beta is folded into the state, which keeps it differentiable and
+// traceable (per head, learned, on the device, or a fake tensor under torch.compile).
+at::Tensor attention_step(
+    const at::Tensor& xi, const at::Tensor& key, const at::Tensor& value, const at::Tensor& beta,
+    const std::optional<at::Tensor>& mask, double dropout_p) {
+  if (beta.dim() == 0 && beta.is_cpu() && !beta.requires_grad() && has_readable_values(beta)) {
+    return at::scaled_dot_product_attention(xi, key, value, mask, dropout_p, false, beta.item<double>());
+  }
+  return at::scaled_dot_product_attention(scale_by_beta(xi, beta), key, value, mask, dropout_p, false, 1.0);
+}
+
 // update_steps applications of xi <- sep(beta xi K^T + mask) K, queries frozen once they move by
 // less than eps (eps > 0). Never returns `query` itself (a custom op must not alias its inputs).
 at::Tensor update_states(
@@ -218,7 +232,7 @@ at::Tensor update_states(
   const bool may_exit = freeze && query.is_cpu() && has_readable_values(query);
   for (int64_t step = 0; step < update_steps; ++step) {
     at::Tensor next = separation == Separation::softmax
-        ? at::scaled_dot_product_attention(scale_by_beta(xi, beta), key, key, mask, 0.0, false, 1.0)
+        ? attention_step(xi, key, key, beta, mask, 0.0)
         : at::matmul(separate(association_scores(xi, key, beta, mask), separation), key);
     if (freeze) {
       if (active.defined()) {
@@ -249,7 +263,7 @@ at::Tensor hopfield_retrieval(
   const std::optional<at::Tensor> mask = as_score_mask(mask_argument);
   const at::Tensor xi = update_steps == 0 ? query : update_states(query, key, beta, mask, update_steps, eps, separation);
   if (separation == Separation::softmax) {
-    return at::scaled_dot_product_attention(scale_by_beta(xi, beta), key, value, mask, dropout_p, false, 1.0);
+    return attention_step(xi, key, value, beta, mask, dropout_p);
   }
   at::Tensor association = separate(association_scores(xi, key, beta, mask), separation);
   if (dropout_p > 0) {
