@@ -161,8 +161,14 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor> HopfieldI
   torch::Tensor s = bf ? state : state.transpose(0, 1);
   torch::Tensor k = stored.defined() ? (bf ? stored : stored.transpose(0, 1)) : s;
   torch::Tensor v = value.defined() ? (bf ? value : value.transpose(0, 1)) : (stored.defined() ? k : s);
-  TORCH_CHECK(k.dim() == 3, kHopfield, ": stored must be 3-D, got shape ", stored.sizes());
-  TORCH_CHECK(v.dim() == 3, kHopfield, ": value must be 3-D, got shape ", value.sizes());
+  const int64_t stored_size = options.stored_size().value_or(options.input_size());
+  const int64_t value_size = options.value_size().value_or(stored_size);
+  for (const auto& [name, x, size] : {std::tuple<const char*, const torch::Tensor&, int64_t>{"state", s, options.input_size()},
+                                      {"stored", k, stored_size}, {"value", v, value_size}}) {
+    TORCH_CHECK(
+        (!need_value && std::string(name) == "value") || (x.dim() == 3 && x.size(2) == size), kHopfield, ": ", name, " must be 3-D with ", size,
+        " features in its last dimension, got shape ", x.sizes());
+  }
   if (!state_norm.is_empty()) {
     s = state_norm(s);
   }

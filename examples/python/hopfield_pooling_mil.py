@@ -14,6 +14,7 @@ bags with each instance's association weight. Run:
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -78,7 +79,9 @@ def main() -> None:
     train_idx, test_idx = order[:split], order[split:]  # test bags use images never seen in training
     train = make_bags(images[train_idx], labels[train_idx], args.train_bags, args.target, g)
     test = make_bags(images[test_idx], labels[test_idx], args.test_bags, args.target, g)
+    test_members = torch.where(test[3] >= 0, test_idx[test[3].clamp_min(0)], -1)  # indices into the data set
 
+    started = time.perf_counter()
     model = BagClassifier()
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
     loss_fn = nn.BCEWithLogitsLoss()
@@ -110,7 +113,7 @@ def main() -> None:
         weights = model.association(test[0][:2], test[1][:2]).mean(1)[:, 0]  # heads averaged: [2, S]
         probability = torch.sigmoid(model(test[0][:2], test[1][:2]))
     figure = plt.figure(figsize=(12, 6.5))
-    grid = figure.add_gridspec(3, 14, height_ratios=[2.2, 1, 1])
+    grid = figure.add_gridspec(3, 14, height_ratios=[2.2, 1, 1], hspace=0.6)
     ax = figure.add_subplot(grid[0, :6])
     ax.plot(range(1, args.epochs + 1), losses, color="tab:blue")
     ax.set_xlabel("epoch")
@@ -127,11 +130,11 @@ def main() -> None:
         f"final test accuracy {accuracies[-1]:.3f} on {args.test_bags} bags\n"
         f"of 6-14 held-out digit images each\n\n"
         "below: two test bags; the number over each image\n"
-        "is the learned query's association weight\n(heads averaged)",
+        "is the learned query's association weight\n(heads averaged), the one under it the true digit",
         fontsize=11, va="center",
     )
     for row in range(2):
-        members = test[3][row]
+        members = test_members[row]
         size = int(test[1][row].sum())
         for i in range(min(size, 14)):
             cell = figure.add_subplot(grid[1 + row, i])
@@ -139,13 +142,14 @@ def main() -> None:
             cell.set_title(f"{weights[row, i]:.2f}", fontsize=8, color="tab:red" if weights[row, i] > 1.5 / size else "k")
             cell.set_xticks([])
             cell.set_yticks([])
+            cell.set_xlabel(str(int(labels[int(members[i])])), fontsize=8)
             if i == 0:
                 cell.set_ylabel(f"label {int(test[2][row])}\np={probability[row]:.2f}", fontsize=8)
-    output = Path(__file__).resolve().parents[1] / "examples" / "output"
+    output = Path(__file__).resolve().parents[1] / "output"
     output.mkdir(parents=True, exist_ok=True)
     path = output / "hopfield_pooling_mil.png"
     figure.savefig(path, dpi=110, bbox_inches="tight")
-    print(f"wrote {path}")
+    print(f"wrote {path} ({time.perf_counter() - started:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -197,3 +197,49 @@ def test_torchscript_scripts_each_module():
         torch.jit.save(scripted, buffer)
         buffer.seek(0)
         assert_close(torch.jit.load(buffer)(*inputs), module(*inputs))
+
+
+# ---- the C++ modules, run through statmech._C.hopfield, against the Python ones -------------------
+
+CPP_CASES = [
+    ("Hopfield", 8, dict(num_heads=2, update_steps=2, output_size=5), "forward", 2),
+    ("Hopfield", 8, dict(num_heads=2, beta=[0.4, 3.0], learn_beta=True, normalize_state=True, normalize_stored=True,
+                         normalize_value=True, separation="sparsemax", update_steps=1, eps=1e-3), "forward", 2),
+    ("Hopfield", 6, dict(stored_size=6, value_size=6, state_projection=False, stored_projection=False,
+                         value_projection=False, out_projection=False, beta=0.9, bias=False), "forward", 2),
+    ("Hopfield", 8, dict(num_heads=4, hidden_size=3, pattern_size=2, separation="entmax15", batch_first=False), "forward", 2),
+    ("Hopfield", 8, dict(num_heads=2, update_steps=1), "association", 2),
+    ("Hopfield", 8, dict(num_heads=2), "energy", 2),
+    ("HopfieldPooling", 8, dict(num_queries=3, num_heads=2, output_size=4), "forward", 1),
+    ("HopfieldPooling", 8, dict(num_queries=2, num_heads=2), "association", 1),
+    ("HopfieldLayer", 8, dict(num_patterns=7, separate_values=True, value_size=5, num_heads=2), "forward", 1),
+    ("HopfieldLayer", 8, dict(num_patterns=7), "energy", 1),
+]
+
+
+@pytest.mark.parametrize("kind,input_size,kwargs,method,count", CPP_CASES)
+def test_cpp_module_gives_the_same_outputs_from_the_same_state_dict(kind, input_size, kwargs, method, count):
+    """Same options, defaults, parameter names and outputs in statmech.nn and statmech::nn."""
+    from statmech import _C
+
+    torch.manual_seed(0)
+    python_kwargs = {k: v for k, v in kwargs.items() if k not in ("num_queries", "num_patterns", "separate_values")}
+    if kind == "Hopfield":
+        module = Hopfield(input_size, **python_kwargs)
+    elif kind == "HopfieldPooling":
+        module = HopfieldPooling(input_size, kwargs["num_queries"], **python_kwargs)
+    else:
+        module = HopfieldLayer(input_size, kwargs["num_patterns"], kwargs.get("separate_values", False), **python_kwargs)
+    module.eval()
+    with torch.no_grad():  # non-trivial LayerNorm affines and biases
+        for name, p in module.named_parameters():
+            if name.endswith("bias") or name.endswith("norm.weight"):
+                p.add_(0.3 * torch.randn_like(p))
+    batch_first = kwargs.get("batch_first", True)
+    inputs = [data(2, 4, input_size, seed=1), data(2, 5, input_size, seed=2)][:count]
+    inputs = [x.float() if batch_first else x.float().transpose(0, 1) for x in inputs]
+    expected = getattr(module, method)(*inputs)
+    state = {k: v for k, v in module.state_dict().items()}
+    got = _C.hopfield.run_module(kind, input_size, kwargs, state, method, inputs)
+    assert got.shape == expected.shape
+    assert_close(got, expected, rtol=1e-5, atol=1e-6)

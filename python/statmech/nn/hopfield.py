@@ -267,6 +267,12 @@ class Hopfield(nn.Module):
         v = k
         if value is not None:
             v = value if self.batch_first else value.transpose(0, 1)
+        for name, x, size in (("state", s, self.input_size), ("stored", k, self.stored_size), ("value", v, self.value_size)):
+            if (need_value or name != "value") and (x.dim() != 3 or x.shape[2] != size):
+                raise ValueError(
+                    f"statmech.nn.Hopfield: {name} must be 3-D with {size} features in its last dimension, "
+                    f"got shape {list(x.shape)}"
+                )
         q_heads = self._heads(self.state_proj(self.state_norm(s)), self.state_projection, self.head_dim)
         k_heads = self._heads(self.stored_proj(self.stored_norm(k)), self.stored_projection, self.head_dim)
         v_heads = k_heads
