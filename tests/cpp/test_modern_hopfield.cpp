@@ -10,6 +10,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <sstream>
+
 namespace {
 
 torch::Tensor randn(std::vector<int64_t> shape, uint64_t seed) {
@@ -191,6 +194,19 @@ TEST(HopfieldModule, LayerAndCloneAndParameterNames) {
   std::sort(sorted_names.begin(), sorted_names.end());
   std::sort(sorted_expected.begin(), sorted_expected.end());
   EXPECT_EQ(sorted_names, sorted_expected);
+}
+
+TEST(HopfieldModule, SerializationRoundTrip) {
+  torch::manual_seed(0);
+  statmech::nn::Hopfield saved(statmech::nn::HopfieldOptions(8).num_heads(2).learn_beta(true).normalize_state(true));
+  torch::manual_seed(1);
+  statmech::nn::Hopfield loaded(statmech::nn::HopfieldOptions(8).num_heads(2).learn_beta(true).normalize_state(true));
+  const auto x = torch::randn({2, 3, 8});
+  EXPECT_FALSE(torch::allclose(saved(x), loaded(x)));
+  std::stringstream stream;
+  torch::save(saved, stream);
+  torch::load(loaded, stream);
+  EXPECT_TRUE(torch::allclose(saved(x), loaded(x)));
 }
 
 } // namespace

@@ -199,6 +199,13 @@ def test_torchscript_scripts_each_module():
         assert_close(torch.jit.load(buffer)(*inputs), module(*inputs))
 
 
+def test_torch_export_of_a_module():
+    layer = Hopfield(8, num_heads=2, update_steps=2).eval()
+    x = data(2, 3, 8, dtype=torch.float32)
+    exported = torch.export.export(layer, (x,))
+    assert_close(exported.module()(x), layer(x))
+
+
 # ---- the C++ modules, run through statmech._C.hopfield, against the Python ones -------------------
 
 CPP_CASES = [
