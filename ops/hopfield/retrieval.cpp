@@ -188,7 +188,9 @@ at::Tensor association_scores(
 at::Tensor separate(const at::Tensor& scores, Separation separation) {
   switch (separation) {
     case Separation::softmax:
-      return at::softmax(scores, -1);
+      // all-zero weights for a query whose every stored pattern is masked out, as the fused
+      // scaled_dot_product_attention kernels give, instead of NaN
+      return at::_safe_softmax(scores, -1);
     case Separation::sparsemax:
       return statmech::sparsemax(scores, -1);
     case Separation::entmax15:

@@ -12,7 +12,8 @@
 //   support is the largest k with tau_k <= u_(k).
 // Both are translation invariant, so the maximum is subtracted first. Entries at -inf (masked
 // scores) get exactly zero weight: they sort last and never enter the support, and the NaNs they
-// cause in the cumulative sums beyond the support are never selected.
+// cause in the cumulative sums beyond the support are never selected. A row with no finite entry
+// gets all zeros (scaled_dot_product_attention's convention), and so does its gradient.
 //
 // Backward, from the output y alone:
 //   sparsemax: dz = s * (g - <s, g> / |s|),   s = 1[y > 0]
@@ -23,6 +24,8 @@
 #include <ATen/ATen.h>
 #include <ATen/WrapDimUtils.h>
 #include <torch/library.h>
+
+#include <limits>
 
 namespace statmech::hopfield {
 
@@ -48,6 +51,12 @@ int64_t check_separation_backward(const char* op, const at::Tensor& grad, const 
 
 namespace {
 
+// Rows whose every entry is -inf (a query with every stored pattern masked out): they get all-zero
+// weights, as in scaled_dot_product_attention, instead of NaN.
+at::Tensor fully_masked(const at::Tensor& row_max) {
+  return row_max == -std::numeric_limits<double>::infinity();
+}
+
 // 1, 2, ..., n laid out along `dim` of a tensor with `dims` dimensions.
 at::Tensor ranks_along(int64_t n, int64_t dim, int64_t dims, const at::TensorOptions& options) {
   std::vector<int64_t> shape(dims, 1);
@@ -60,13 +69,15 @@ at::Tensor sparsemax_kernel(const at::Tensor& input, int64_t dim) {
   if (input.numel() == 0) {
     return at::empty_like(input);
   }
-  const at::Tensor z = input - std::get<0>(input.max(dim, /*keepdim=*/true));
+  const at::Tensor top = std::get<0>(input.max(dim, /*keepdim=*/true));
+  const at::Tensor z = input - top;
   const at::Tensor sorted = std::get<0>(z.sort(dim, /*descending=*/true));
   const at::Tensor cumulative = sorted.cumsum(dim);
   const at::Tensor k = ranks_along(input.size(dim), dim, input.dim(), z.options());
-  const at::Tensor support = (1 + k * sorted > cumulative).sum(dim, /*keepdim=*/true); // >= 1
+  // >= 1 on every row with a finite entry; clamped for the rows without (NaN here, zeroed below)
+  const at::Tensor support = (1 + k * sorted > cumulative).sum(dim, /*keepdim=*/true).clamp_min(1);
   const at::Tensor tau = (cumulative.gather(dim, support - 1) - 1) / support.to(z.scalar_type());
-  return (z - tau).clamp_min(0);
+  return (z - tau).clamp_min(0).masked_fill(fully_masked(top), 0);
 }
 
 at::Tensor entmax15_kernel(const at::Tensor& input, int64_t dim) {
@@ -74,17 +85,19 @@ at::Tensor entmax15_kernel(const at::Tensor& input, int64_t dim) {
   if (input.numel() == 0) {
     return at::empty_like(input);
   }
-  const at::Tensor u = (input - std::get<0>(input.max(dim, /*keepdim=*/true))) / 2;
+  const at::Tensor top = std::get<0>(input.max(dim, /*keepdim=*/true));
+  const at::Tensor u = (input - top) / 2;
   const at::Tensor sorted = std::get<0>(u.sort(dim, /*descending=*/true));
   const at::Tensor k = ranks_along(input.size(dim), dim, input.dim(), u.options());
   const at::Tensor mean = sorted.cumsum(dim) / k;
   const at::Tensor mean_square = (sorted * sorted).cumsum(dim) / k;
   const at::Tensor spread = (1 - k * (mean_square - mean * mean)) / k;
   const at::Tensor tau = mean - spread.clamp_min(0).sqrt();
-  const at::Tensor support = (tau <= sorted).sum(dim, /*keepdim=*/true); // >= 1: tau_1 = u_(1) - 1
+  // >= 1 on rows with a finite entry (tau_1 = u_(1) - 1); clamped for the rows without
+  const at::Tensor support = (tau <= sorted).sum(dim, /*keepdim=*/true).clamp_min(1);
   const at::Tensor tau_star = tau.gather(dim, support - 1);
   const at::Tensor y = (u - tau_star).clamp_min(0);
-  return y * y;
+  return (y * y).masked_fill(fully_masked(top), 0);
 }
 
 at::Tensor sparsemax_backward_kernel(const at::Tensor& grad, const at::Tensor& output, int64_t dim) {
@@ -93,7 +106,8 @@ at::Tensor sparsemax_backward_kernel(const at::Tensor& grad, const at::Tensor& o
     return at::empty_like(output);
   }
   const at::Tensor support = (output > 0).to(grad.scalar_type());
-  const at::Tensor mean = (grad * support).sum(dim, /*keepdim=*/true) / support.sum(dim, /*keepdim=*/true);
+  const at::Tensor count = support.sum(dim, /*keepdim=*/true);
+  const at::Tensor mean = (grad * support).sum(dim, /*keepdim=*/true) / count.masked_fill(count == 0, 1);
   return support * (grad - mean);
 }
 
@@ -104,7 +118,8 @@ at::Tensor entmax15_backward_kernel(const at::Tensor& grad, const at::Tensor& ou
   }
   const at::Tensor root = output.sqrt();
   const at::Tensor weighted = grad * root;
-  const at::Tensor shift = weighted.sum(dim, /*keepdim=*/true) / root.sum(dim, /*keepdim=*/true);
+  const at::Tensor total = root.sum(dim, /*keepdim=*/true);
+  const at::Tensor shift = weighted.sum(dim, /*keepdim=*/true) / total.masked_fill(total == 0, 1);
   return weighted - shift * root;
 }
 

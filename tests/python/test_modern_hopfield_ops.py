@@ -405,3 +405,18 @@ def test_bad_inputs_name_the_argument():
         sparsemax(torch.ones(3, dtype=torch.int64))
     with pytest.raises(RuntimeError, match=r"_entmax15_backward: grad must have the shape of output"):
         OPS._entmax15_backward(torch.ones(3), torch.ones(4), 0)
+
+
+@pytest.mark.parametrize("separation", ["softmax", "sparsemax", "entmax15"])
+def test_a_fully_masked_query_gets_zero_weights_and_zero_gradient(separation):
+    # scaled_dot_product_attention's convention: no stored pattern takes part -> output 0, not NaN.
+    q, k = patterns(3, 4).requires_grad_(), patterns(5, 4, seed=1).requires_grad_()
+    mask = torch.ones(3, 5, dtype=torch.bool)
+    mask[1] = False
+    out = hopfield_retrieval(q, k, k, 1.0, mask=mask, separation=separation)
+    explicit, association, _ = hopfield_retrieval_explicit(q, k, k, 1.0, mask=mask, separation=separation)
+    for o in (out, explicit):
+        assert bool((o[1] == 0).all()) and bool(torch.isfinite(o).all())
+    assert bool((association[1] == 0).all())
+    (out.sum() + explicit.sum()).backward()
+    assert bool(torch.isfinite(q.grad).all()) and bool((q.grad[1] == 0).all()) and bool(torch.isfinite(k.grad).all())
