@@ -5,7 +5,8 @@ Thin wrappers over ``torch.ops.statmech.*`` (kernels, autograd and checks are in
 state / query patterns ``[..., L, E]``, stored patterns (keys) ``[..., S, E]``, values
 ``[..., S, Ev]`` with equal leading (batch, head) dimensions. Masks follow it too: a bool mask is
 ``True`` where a stored pattern *takes part*, a float mask is added to the scores; either is
-broadcastable to ``[..., L, S]``.
+broadcastable to ``[..., L, S]``. A query whose every stored pattern is masked out gets all-zero
+weights (output 0), on every path and for every separation.
 
 ``beta`` is the inverse temperature: a float, a 0-D tensor or one entry per head ``[heads]``
 (``heads = query.size(-3)``). It must be positive (checked when it is on the CPU; a CUDA ``beta``
@@ -118,7 +119,8 @@ def hopfield_energy(state: Tensor, key: Tensor, beta: Union[float, Tensor], mask
         mask: bool (True = takes part) or float, broadcastable to ``[..., L, S]``.
 
     Returns:
-        ``[..., L]``; differentiable with respect to ``state``, ``key`` and ``beta``.
+        ``[..., L]``; differentiable with respect to ``state``, ``key`` and ``beta``. Undefined
+        (NaN) for a state pattern with no stored pattern taking part.
     """
     return torch.ops.statmech.hopfield_energy(state, key, _beta(beta, state), mask)
 
