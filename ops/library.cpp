@@ -30,6 +30,41 @@ TORCH_LIBRARY(statmech, m) {
   // ---- restricted Boltzmann machines: sampling, partition functions (ops/rbm) -----------------
 
   // ---- Hopfield networks and dense associative memories (ops/hopfield) -------------------------
+  // Modern (continuous) Hopfield retrieval, Ramsauer et al. 2020 (ops/hopfield/retrieval.cpp).
+  // query [..., L, E] (state patterns xi), key [..., S, E] (stored patterns), value [..., S, Ev];
+  // beta is 0-D or [heads] with heads = query.size(-3). update_steps times
+  //   xi <- sep(beta xi K^T + mask) K,
+  // each query frozen once its state moves by less than eps (eps = 0: never), then
+  //   output = dropout(sep(beta xi K^T + mask)) V          [..., L, Ev].
+  // mask: scaled_dot_product_attention's convention (bool True = takes part, or a float added to
+  // the scores), broadcastable to [..., L, S]. separation: "softmax" (runs on
+  // at::scaled_dot_product_attention), "sparsemax" or "entmax15" (Hu et al. 2023).
+  m.def(
+      "hopfield_retrieval(Tensor query, Tensor key, Tensor value, Tensor beta, int update_steps=0,"
+      " float eps=0.0, Tensor? mask=None, str separation=\"softmax\", float dropout_p=0.0) -> Tensor",
+      {at::Tag::pt2_compliant_tag});
+  // The same retrieval with the association matrix materialised: returns (output [..., L, Ev],
+  // association sep(beta xi K^T + mask) [..., L, S] before dropout, final state xi [..., L, E]).
+  m.def(
+      "hopfield_retrieval_explicit(Tensor query, Tensor key, Tensor value, Tensor beta, int update_steps=0,"
+      " float eps=0.0, Tensor? mask=None, str separation=\"softmax\", float dropout_p=0.0)"
+      " -> (Tensor output, Tensor association, Tensor state)",
+      {at::Tag::pt2_compliant_tag});
+  // Energy of Ramsauer et al. 2020 eq. 2, per state pattern (ops/hopfield/energy.cpp):
+  //   E(xi) = -beta^-1 log sum_i exp(beta k_i.xi + m_i) + 1/2 xi.xi + beta^-1 log N + 1/2 M^2,
+  // N the number of stored patterns taking part (sum_i exp(m_i) for a float mask), M the largest
+  // norm among them. state [..., L, E], key [..., S, E] -> [..., L].
+  m.def(
+      "hopfield_energy(Tensor state, Tensor key, Tensor beta, Tensor? mask=None) -> Tensor",
+      {at::Tag::pt2_compliant_tag});
+  // Separation functions along `dim` (ops/hopfield/separation.cpp): sparsemax (Martins & Astudillo
+  // 2016) and 1.5-entmax (Peters et al. 2019), the sparse modern Hopfield maps of Hu et al. 2023.
+  m.def("sparsemax(Tensor input, int dim=-1) -> Tensor", {at::Tag::pt2_compliant_tag});
+  m.def("entmax15(Tensor input, int dim=-1) -> Tensor", {at::Tag::pt2_compliant_tag});
+  // Their vector-Jacobian products, from the output alone.
+  m.def("_sparsemax_backward(Tensor grad, Tensor output, int dim) -> Tensor", {at::Tag::pt2_compliant_tag});
+  m.def("_entmax15_backward(Tensor grad, Tensor output, int dim) -> Tensor", {at::Tag::pt2_compliant_tag});
+
 
   // ---- Gaussian-process kernels: NNGP / NTK (ops/gp) ---------------------------------------------
 

@@ -9,4 +9,7 @@ namespace statmech::python {
 // statmech._C.meanfield: Activation, the dual activation and the mean-field calculator.
 void register_meanfield(pybind11::module_& m);
 
+// statmech._C.hopfield: the C++ Hopfield modules, run from Python for cross-checks.
+void register_hopfield(pybind11::module_& m);
+
 } // namespace statmech::python

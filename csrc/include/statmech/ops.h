@@ -5,6 +5,7 @@
 // checks as Python callers.
 
 #include <statmech/macros.h>
+#include <statmech/modern_hopfield.h>
 
 #include <ATen/core/Tensor.h>
 

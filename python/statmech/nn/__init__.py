@@ -6,3 +6,5 @@ same layer has a C++ counterpart in ``statmech::nn`` that gives the same outputs
 """
 
 __all__: list[str] = []
+from statmech.nn.hopfield import Hopfield, HopfieldLayer, HopfieldPooling, hopfield_from_hflayers  # noqa: E402,F401
+__all__ += ["Hopfield", "HopfieldLayer", "HopfieldPooling", "hopfield_from_hflayers"]
