@@ -13,7 +13,8 @@ _check_torch_compatibility()
 
 from statmech import meanfield, ops  # noqa: E402
 from statmech import diagnostics, init, nn  # noqa: E402
+from statmech import hopfield  # noqa: E402  (classical binary networks, dense memories, spin glasses)
 
 __version__ = _C.version()
 
-__all__ = ["diagnostics", "init", "meanfield", "nn", "ops", "__version__"]
+__all__ = ["diagnostics", "hopfield", "init", "meanfield", "nn", "ops", "__version__"]
