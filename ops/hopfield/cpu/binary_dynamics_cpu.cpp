@@ -3,16 +3,16 @@
 // binary_hopfield_glauber. One row of the batch is a sequential chain; rows run in parallel.
 //
 // Randomness: one 64-bit seed is drawn from the torch.Generator per call; row b then draws from
-// the Philox stream (seed, subsequence b). The result depends on the generator's state only, not
-// on the number of threads.
+// its own stream (row_random.h). The result depends on the generator's state only, not on the
+// number of threads.
 
 #include "ops/hopfield/binary_dynamics.h"
+#include "ops/hopfield/cpu/row_random.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
-#include <ATen/core/PhiloxRNGEngine.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -42,16 +42,10 @@ inline int64_t rows_per_task(int64_t neurons) {
   return std::max<int64_t>(1, 4096 / std::max<int64_t>(neurons, 1));
 }
 
-// Uniform in (0, 1) from one 32-bit draw.
-inline double uniform(at::Philox4_32& rng) {
-  return (static_cast<double>(rng()) + 0.5) * (1.0 / 4294967296.0);
-}
-
-// Fisher-Yates shuffle of order[0, n) (Lemire's multiply-shift for the bounded draw).
-inline void shuffle(std::vector<int64_t>& order, at::Philox4_32& rng) {
+// Fisher-Yates shuffle of order[0, n).
+inline void shuffle(std::vector<int64_t>& order, RowRandom& rng) {
   for (int64_t k = static_cast<int64_t>(order.size()) - 1; k > 0; --k) {
-    const auto j = static_cast<int64_t>((static_cast<uint64_t>(rng()) * static_cast<uint64_t>(k + 1)) >> 32);
-    std::swap(order[k], order[j]);
+    std::swap(order[k], order[rng.below(k + 1)]);
   }
 }
 
@@ -64,13 +58,13 @@ STATMECH_CPU_CLONES void add_column(double* __restrict fields, const T* __restri
 }
 
 // The new spin of a visit at temperature t (t = 0: the sign of the field, kept on a tie).
-inline double new_spin(double spin, double field, double t, at::Philox4_32& rng) {
+inline double new_spin(double spin, double field, double t, RowRandom& rng) {
   if (t == 0) {
     return field > 0 ? 1.0 : (field < 0 ? -1.0 : spin);
   }
   // Heat bath: P(s = +1) = 1 / (1 + exp(-2 f / T)).
   const double p_up = 1.0 / (1.0 + std::exp(-2.0 * field / t));
-  return uniform(rng) < p_up ? 1.0 : -1.0;
+  return rng.uniform() < p_up ? 1.0 : -1.0;
 }
 
 // One sweep of row `spins` in a fresh random order; returns the number of flips and adds their
@@ -78,7 +72,7 @@ inline double new_spin(double spin, double field, double t, at::Philox4_32& rng)
 template <typename T>
 int64_t sweep_row(
     T* spins, double* fields, const T* weight_t, const T* diag, int64_t n, double t, std::vector<int64_t>& order,
-    at::Philox4_32& rng, double* energy_change) {
+    RowRandom& rng, double* energy_change) {
   shuffle(order, rng);
   int64_t flips = 0;
   double de = 0;
@@ -119,7 +113,7 @@ void async_rows(AsyncArgs& args, uint64_t seed) {
   at::parallel_for(0, batch, rows_per_task(n), [&](int64_t begin, int64_t end) {
     std::vector<int64_t> order(n);
     for (int64_t b = begin; b < end; ++b) {
-      at::Philox4_32 rng(seed, static_cast<uint64_t>(b));
+      RowRandom rng(seed, static_cast<uint64_t>(b));
       std::iota(order.begin(), order.end(), int64_t{0});
       T* s = spins + b * n;
       double* f = fields + b * n;
@@ -171,7 +165,7 @@ void tempering_rows(TemperingArgs& args, uint64_t seed) {
     std::vector<int64_t> slot(replicas); // slot[r]: the buffer holding the replica at temperatures[r]
     std::vector<int64_t> accepted(std::max<int64_t>(replicas - 1, 0)), attempted(accepted.size());
     for (int64_t b = begin; b < end; ++b) {
-      at::Philox4_32 rng(seed, static_cast<uint64_t>(b));
+      RowRandom rng(seed, static_cast<uint64_t>(b));
       std::iota(order.begin(), order.end(), int64_t{0});
       std::iota(slot.begin(), slot.end(), int64_t{0});
       std::fill(accepted.begin(), accepted.end(), 0);
@@ -206,7 +200,7 @@ void tempering_rows(TemperingArgs& args, uint64_t seed) {
           const double beta0 = t0 > 0 ? 1.0 / t0 : INFINITY, beta1 = t1 > 0 ? 1.0 / t1 : INFINITY;
           const double log_ratio = (beta0 == beta1) ? 0.0 : (beta0 - beta1) * (e0 - e1);
           ++attempted[r];
-          if (log_ratio >= 0 || uniform(rng) < std::exp(log_ratio)) {
+          if (log_ratio >= 0 || rng.uniform() < std::exp(log_ratio)) {
             std::swap(slot[r], slot[r + 1]);
             ++accepted[r];
           }

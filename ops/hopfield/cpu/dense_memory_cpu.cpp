@@ -10,16 +10,16 @@
 // F(b + 1) - F(b - 1) = 2 sinh(beta) exp(beta b): the sign of D_i is that of
 // sum_mu xi_mu,i exp(beta (b_mu - max b)), which never overflows.
 //
-// Randomness as in binary_dynamics_cpu.cpp: one seed per call from the generator, a Philox stream
-// per row.
+// Randomness as in binary_dynamics_cpu.cpp: one seed per call from the generator, a stream per row
+// (row_random.h).
 
 #include "ops/hopfield/binary_dynamics.h"
 #include "ops/hopfield/dense_memory.h"
+#include "ops/hopfield/cpu/row_random.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
-#include <ATen/core/PhiloxRNGEngine.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -93,7 +93,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> dense_memory_run_cpu(
     at::parallel_for(0, batch, std::max<int64_t>(1, 4096 / std::max<int64_t>(n * count / 16, 1)), [&](int64_t begin, int64_t end) {
       std::vector<int64_t> order(n);
       for (int64_t b = begin; b < end; ++b) {
-        at::Philox4_32 rng(seed, static_cast<uint64_t>(b));
+        RowRandom rng(seed, static_cast<uint64_t>(b));
         std::iota(order.begin(), order.end(), int64_t{0});
         double* row = s_data + b * n;
         double* m = m_data + b * count;
@@ -101,8 +101,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> dense_memory_run_cpu(
         bool fixed = false;
         for (int64_t sweep = 0; sweep < max_sweeps && !fixed; ++sweep) {
           for (int64_t k = n - 1; k > 0; --k) {
-            const auto j = static_cast<int64_t>((static_cast<uint64_t>(rng()) * static_cast<uint64_t>(k + 1)) >> 32);
-            std::swap(order[k], order[j]);
+            std::swap(order[k], order[rng.below(k + 1)]);
           }
           int64_t flips = 0;
           for (int64_t k = 0; k < n; ++k) {
