@@ -449,3 +449,79 @@ def test_opcheck_every_op():
     opcheck(OPS.spin_glass_couplings_, (torch.empty(8, 8), "gaussian"), {"generator": gen()}, test_utils=RANDOM_UTILS)
     opcheck(OPS.dense_memory_energy, (s, x, "polynomial", 3, 1.0), test_utils=DETERMINISTIC_UTILS)
     opcheck(OPS.dense_memory_run, (s, x, "exponential", 3, 0.5, 10), {"generator": gen()}, test_utils=RANDOM_UTILS)
+
+
+# ---- every device (CUDA when available: the kernel in ops/hopfield/cuda) ------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dynamics_on_device(device, dtype):
+    g = gen(30)
+    n, batch = 300, 24
+    x = H.random_patterns(15, n, generator=g, dtype=dtype)
+    w = H.store(x).to(device)
+    noisy = torch.where(torch.rand(15, n, generator=g) < 0.1, -x, x).to(device)
+    dgen = torch.Generator(device=device).manual_seed(0)
+    # Stored patterns are recalled, by both dynamics.
+    assert torch.equal(H.run(noisy, w, generator=dgen).state.cpu(), x)
+    sync = H.run(noisy, w, update="sync", generator=dgen)
+    cpu_sync = H.run(noisy.cpu(), w.cpu(), update="sync")
+    assert torch.equal(sync.state.cpu(), cpu_sync.state) and torch.equal(sync.sweeps.cpu(), cpu_sync.sweeps)
+    # Asynchronous descent on random couplings with thresholds, ending at a local minimum.
+    wr = random_symmetric(n, g).to(dtype)
+    theta = (0.2 * torch.randn(n, generator=g)).to(dtype)
+    s = H.random_patterns(batch, n, generator=g, dtype=dtype)
+    e = H.energy(s, wr, theta)
+    wr_d, theta_d, s_d = wr.to(device), theta.to(device), s.to(device)
+    for _ in range(4):
+        out = H.run(s_d, wr_d, theta_d, max_sweeps=2, generator=dgen)
+        energy = out.energy.cpu()
+        torch.testing.assert_close(energy, H.energy(out.state.cpu(), wr, theta), rtol=1e-4, atol=1e-3)
+        assert (energy <= e + 1e-4 * e.abs().max()).all()
+        s_d, e = out.state, energy
+    out = H.run(s_d, wr_d, theta_d, generator=dgen)
+    assert out.converged.all()
+    s64, w64, t64 = out.state.cpu().double(), wr.double(), theta.double()
+    f = s64 @ w64.T - w64.diagonal() * s64 - t64
+    assert (s64 * f >= -1e-6).all()  # no spin disagrees with its field
+    # Reproducible from the generator.
+    a = H.glauber(s.to(device), wr_d, [2.0, 1.0, 0.5], generator=torch.Generator(device=device).manual_seed(5))
+    b = H.glauber(s.to(device), wr_d, [2.0, 1.0, 0.5], generator=torch.Generator(device=device).manual_seed(5))
+    assert torch.equal(a[0], b[0])
+
+
+def test_glauber_boltzmann_on_device(device):
+    # As test_glauber_samples_boltzmann_distribution, with batched couplings on the device.
+    g = gen(31)
+    n, chains, t = 5, 8000, 1.2
+    w = random_symmetric(n, g, diagonal=False)
+    states = all_states(n)
+    boltzmann = torch.softmax(-explicit_energy(states, w) / t, 0)
+    start = torch.ones(chains, n, dtype=torch.float64, device=device)
+    s, _ = H.glauber(start, w.expand(chains, n, n).contiguous().to(device), [t] * 30,
+                     generator=torch.Generator(device=device).manual_seed(0))
+    index = ((s.cpu() > 0).long() * (2 ** torch.arange(n - 1, -1, -1))).sum(1)
+    empirical = torch.bincount(index, minlength=2**n).double() / chains
+    assert (empirical - boltzmann).abs().max() < 5 * math.sqrt(0.25 / chains)
+
+
+@pytest.mark.parametrize("interaction,beta", [("polynomial", 1.0), ("rectified_polynomial", 1.0), ("exponential", 0.5)])
+def test_dense_memory_on_device(device, interaction, beta):
+    g = gen(32)
+    n, p = 100, 40
+    x = H.random_patterns(p, n, generator=g, dtype=torch.float64)
+    noisy = torch.where(torch.rand(p, n, generator=g) < 0.1, -x, x)
+    out = H.dense_memory_run(noisy.to(device), x.to(device), interaction, 3, beta,
+                             generator=torch.Generator(device=device).manual_seed(0))
+    assert torch.equal(out.state.cpu(), x) and out.converged.all()
+    torch.testing.assert_close(out.energy.cpu(), H.dense_memory_energy(x, x, interaction, 3, beta))
+    # From random states: a local minimum under single flips.
+    s = H.random_patterns(6, n, generator=g, dtype=torch.float64)
+    out = H.dense_memory_run(s.to(device), x.to(device), interaction, 3, beta,
+                             generator=torch.Generator(device=device).manual_seed(1))
+    s = out.state.cpu()
+    base = H.dense_memory_energy(s, x, interaction, 3, beta)
+    for i in range(0, n, 7):
+        flipped = s.clone()
+        flipped[:, i] = -flipped[:, i]
+        assert (H.dense_memory_energy(flipped, x, interaction, 3, beta) >= base - 1e-9 * base.abs()).all()
