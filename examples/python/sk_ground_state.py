@@ -109,7 +109,9 @@ def main() -> None:
     left.set_ylabel("ground-state energy per spin")
     left.set_title("SK model: ground-state energy against N")
     left.legend(fontsize=8)
-    right.hist(q.numpy(), bins=41, range=(-1, 1), density=True, color="C2")
+    # q takes the values k / 32 (N = 64); bins of two values each, edges between them.
+    edges = (torch.arange(-32.5, 34.0, 2.0) / 32).numpy()
+    right.hist(q.numpy(), bins=edges, density=True, color="C2")
     right.set_xlabel("overlap $q = s^a \\cdot s^b / N$")
     right.set_ylabel("$P(q)$")
     right.set_title("SK, N = 64, T = 0.4: replica overlap distribution")
