@@ -175,7 +175,7 @@ at::Tensor energy_from_fields(const AsyncArgs& args, const at::Tensor& threshold
 AsyncArgs make_async_args(const at::Tensor& spins, const at::Tensor& weight, const at::Tensor& threshold) {
   AsyncArgs args;
   args.spins = spins;
-  args.weight_t = weight.transpose(-2, -1).contiguous();
+  args.weight = weight;
   args.diag = weight.diagonal(0, -2, -1).contiguous();
   args.fields = initial_fields_double(spins, weight, threshold);
   return args;

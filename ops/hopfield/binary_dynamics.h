@@ -70,12 +70,12 @@ at::Tensor initial_fields_double(const at::Tensor& spins, const at::Tensor& weig
 //     converged[b] says a sweep without a flip was seen.
 //   temperatures given: one heat-bath (Glauber) sweep per entry, P(s_i = +1) = sigmoid(2 f_i / T),
 //     a deterministic sweep where T = 0; no early stop (max_sweeps, sweeps, converged unused).
-// spins [batch, N] contiguous in {-1, +1} (updated in place), weight_t = W^T contiguous
-// ([N, N] or [batch, N, N]), diag [N] or [batch, N] contiguous in W's dtype, fields as from
-// initial_fields_double (updated in place).
+// spins [batch, N] contiguous in {-1, +1} (updated in place), weight W ([N, N] or
+// [batch, N, N], any strides; the kernel reads its columns), diag [N] or [batch, N] contiguous in
+// W's dtype, fields as from initial_fields_double (updated in place).
 struct AsyncArgs {
   at::Tensor spins;
-  at::Tensor weight_t;
+  at::Tensor weight;
   at::Tensor diag;
   at::Tensor fields;
   std::vector<double> temperatures;
@@ -96,7 +96,7 @@ void async_kernel_cuda(AsyncArgs& args, std::optional<at::Generator> generator);
 // [batch, N] with its energy [batch], and the accepted fraction of swap attempts [batch, R - 1].
 struct TemperingArgs {
   at::Tensor spins;     // [batch, R, N] contiguous
-  at::Tensor weight_t;  // [N, N] or [batch, N, N]
+  at::Tensor weight;    // [N, N] or [batch, N, N]
   at::Tensor diag;      // [N] or [batch, N]
   at::Tensor threshold; // [N] or [batch, N] or undefined
   at::Tensor fields;    // [batch, R, N] float64

@@ -39,7 +39,7 @@ TemperingResult parallel_tempering_cpu(
   const int64_t batch = state.size(0), replicas = state.size(1), n = state.size(2);
   TemperingArgs args;
   args.spins = to_spins(state, weight.scalar_type()).contiguous();
-  args.weight_t = weight.transpose(-2, -1).contiguous();
+  args.weight = weight;
   args.diag = weight.diagonal(0, -2, -1).contiguous();
   args.threshold = theta;
   // Fields and energies of every replica, [batch, R, N] and [batch, R], in float64.

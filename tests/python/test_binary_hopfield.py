@@ -526,3 +526,18 @@ def test_dense_memory_on_device(device, interaction, beta):
         flipped = s.clone()
         flipped[:, i] = -flipped[:, i]
         assert (H.dense_memory_energy(flipped, x, interaction, 3, beta) >= base - 1e-9 * base.abs()).all()
+
+
+def test_asymmetric_weights_use_rows_for_fields():
+    # f_i = sum_{j != i} W_ij s_j: with a non-symmetric W the converged rows are fixed points of
+    # that field (not of W^T s), on CPU where symmetric weights skip the transposed copy.
+    g = gen(33)
+    n = 30
+    w = random_symmetric(n, g, diagonal=False) + 0.3 * torch.randn(n, n, generator=g, dtype=torch.float64)
+    s = H.random_patterns(32, n, generator=g, dtype=torch.float64)
+    out = H.run(s, w, max_sweeps=200, generator=g)
+    assert out.converged.sum() >= 16
+    fixed = out.state[out.converged]
+    f = fixed @ w.T - w.diagonal() * fixed
+    assert (fixed * f >= 0).all()
+    assert not (fixed * (fixed @ w - w.diagonal() * fixed) >= 0).all()

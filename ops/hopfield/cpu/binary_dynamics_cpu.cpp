@@ -96,14 +96,50 @@ int64_t sweep_row(
   return flips;
 }
 
+// True when every matrix of w [..., N, N] (contiguous) is symmetric; compares 32 x 32 tiles with
+// their mirror, so W is read about once, and stops at the first difference.
+template <typename T>
+bool symmetric(const T* w, int64_t matrices, int64_t n) {
+  constexpr int64_t kTile = 32;
+  for (int64_t m = 0; m < matrices; ++m) {
+    const T* a = w + m * n * n;
+    for (int64_t bi = 0; bi < n; bi += kTile) {
+      for (int64_t bj = bi; bj < n; bj += kTile) {
+        for (int64_t i = bi; i < std::min(bi + kTile, n); ++i) {
+          for (int64_t j = std::max(bj, i + 1); j < std::min(bj + kTile, n); ++j) {
+            if (a[i * n + j] != a[j * n + i]) {
+              return false;
+            }
+          }
+        }
+      }
+    }
+  }
+  return true;
+}
+
+// W^T, contiguous (row i is column i of W, what a flip of s_i adds to the fields). Hopfield and
+// spin-glass couplings are symmetric, and then W itself is W^T: the check costs one read of W,
+// the transposed copy a strided read and a write.
+template <typename T>
+at::Tensor columns_of(const at::Tensor& weight) {
+  const at::Tensor w = weight.contiguous();
+  const int64_t n = w.size(-1);
+  if (symmetric<T>(w.data_ptr<T>(), w.numel() / std::max<int64_t>(n * n, 1), n)) {
+    return w;
+  }
+  return w.transpose(-2, -1).contiguous();
+}
+
 template <typename T>
 void async_rows(AsyncArgs& args, uint64_t seed) {
   const int64_t batch = args.spins.size(0), n = args.spins.size(1);
   T* spins = args.spins.data_ptr<T>();
   double* fields = args.fields.data_ptr<double>();
-  const T* weight_t = args.weight_t.data_ptr<T>();
+  const at::Tensor columns = columns_of<T>(args.weight);
+  const T* weight_t = columns.data_ptr<T>();
   const T* diag = args.diag.data_ptr<T>();
-  const bool shared_weight = args.weight_t.dim() == 2;
+  const bool shared_weight = columns.dim() == 2;
   const bool shared_diag = args.diag.dim() == 1;
   int64_t* sweeps = args.sweeps.data_ptr<int64_t>();
   bool* converged = args.converged.data_ptr<bool>();
@@ -150,9 +186,10 @@ void tempering_rows(TemperingArgs& args, uint64_t seed) {
   const int64_t batch = args.spins.size(0), replicas = args.spins.size(1), n = args.spins.size(2);
   T* spins = args.spins.data_ptr<T>();
   double* fields = args.fields.data_ptr<double>();
-  const T* weight_t = args.weight_t.data_ptr<T>();
+  const at::Tensor columns = columns_of<T>(args.weight);
+  const T* weight_t = columns.data_ptr<T>();
   const T* diag = args.diag.data_ptr<T>();
-  const bool shared_weight = args.weight_t.dim() == 2;
+  const bool shared_weight = columns.dim() == 2;
   const bool shared_diag = args.diag.dim() == 1;
   double* energy = args.energy.data_ptr<double>();
   T* best_spins = args.best_spins.data_ptr<T>();

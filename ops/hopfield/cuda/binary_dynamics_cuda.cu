@@ -145,6 +145,7 @@ void async_kernel_cuda(AsyncArgs& args, std::optional<at::Generator> generator) 
       ? at::zeros({1}, args.fields.options())
       : at::tensor(args.temperatures, at::TensorOptions().dtype(at::kDouble)).to(args.fields.device());
   at::Tensor order = at::empty({batch, n}, args.spins.options().dtype(at::kInt));
+  const at::Tensor weight_t = args.weight.transpose(-2, -1).contiguous(); // row i = column i of W
   auto* gen = at::get_generator_or_default<at::CUDAGeneratorImpl>(generator, at::cuda::detail::getDefaultCUDAGenerator());
   at::PhiloxCudaState philox;
   {
@@ -156,9 +157,9 @@ void async_kernel_cuda(AsyncArgs& args, std::optional<at::Generator> generator) 
   const auto stream = at::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(args.spins.scalar_type(), "binary_hopfield_async_cuda", [&] {
     async_kernel<scalar_t><<<static_cast<unsigned>(batch), kThreads, 0, stream>>>(
-        args.spins.data_ptr<scalar_t>(), args.fields.data_ptr<double>(), args.weight_t.data_ptr<scalar_t>(),
+        args.spins.data_ptr<scalar_t>(), args.fields.data_ptr<double>(), weight_t.data_ptr<scalar_t>(),
         args.diag.data_ptr<scalar_t>(), order.data_ptr<int32_t>(), temperatures.data_ptr<double>(), n, total,
-        deterministic, args.weight_t.dim() == 2, args.diag.dim() == 1, args.sweeps.data_ptr<int64_t>(),
+        deterministic, weight_t.dim() == 2, args.diag.dim() == 1, args.sweeps.data_ptr<int64_t>(),
         args.converged.data_ptr<bool>(), philox);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
