@@ -65,6 +65,59 @@ TORCH_LIBRARY(statmech, m) {
   m.def("_sparsemax_backward(Tensor grad, Tensor output, int dim) -> Tensor", {at::Tag::pt2_compliant_tag});
   m.def("_entmax15_backward(Tensor grad, Tensor output, int dim) -> Tensor", {at::Tag::pt2_compliant_tag});
 
+  // -- classical binary networks, dense associative memories, spin glasses (ops/hopfield/binary_*,
+  //    dense_memory*, spin_glass*). Spins are +-1; a state is read as +1 where > 0 and -1 elsewhere
+  //    (so {-1, 1}, {0, 1} and bool all work). weight is [N, N] or [batch, N, N] (one network per
+  //    row), threshold [N] or [batch, N]; E(s) = -1/2 s^T W s + theta^T s. The local field
+  //    f_i = sum_{j != i} W_ij s_j - theta_i drives every update (s_i <- sign(f_i), kept on a tie).
+  //
+  // Weights from patterns [P, N]: rule = hebbian | storkey | pseudo_inverse; zero diagonal.
+  m.def("binary_hopfield_store(Tensor patterns, str rule=\"hebbian\") -> Tensor", {at::Tag::pt2_compliant_tag});
+  m.def(
+      "binary_hopfield_energy(Tensor state, Tensor weight, Tensor? threshold=None) -> Tensor",
+      {at::Tag::pt2_compliant_tag});
+  // Deterministic dynamics to a fixed point or max_sweeps sweeps: update = async (random order
+  // per sweep from the generator, incremental fields: O(N) per flip) | sync (all at once).
+  // sweeps [batch] counts the sweeps that changed the state; converged [batch] says the final
+  // state is a fixed point.
+  m.def(
+      "binary_hopfield_run(Tensor state, Tensor weight, Tensor? threshold=None, str update=\"async\","
+      " int max_sweeps=100, Generator? generator=None)"
+      " -> (Tensor state, Tensor energy, Tensor sweeps, Tensor converged)",
+      {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
+  // Heat-bath (Glauber) dynamics: one asynchronous sweep per temperature in the schedule,
+  // P(s_i = +1) = sigmoid(2 f_i / T); T = 0 is a deterministic sweep. A constant schedule samples
+  // exp(-E/T); a decreasing one is simulated annealing.
+  m.def(
+      "binary_hopfield_glauber(Tensor state, Tensor weight, float[] temperatures, Tensor? threshold=None,"
+      " Generator? generator=None) -> (Tensor state, Tensor energy)",
+      {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
+  // Parallel tempering: state [batch, replicas, N], replica r at temperatures[r]; `sweeps` rounds
+  // of one heat-bath sweep per replica then neighbour exchanges. Returns the replicas (in
+  // temperature order) and their energies, the lowest-energy state seen and its energy, and the
+  // swap acceptance rate per neighbour pair [batch, replicas - 1].
+  m.def(
+      "binary_hopfield_parallel_tempering(Tensor state, Tensor weight, float[] temperatures, int sweeps,"
+      " Tensor? threshold=None, Generator? generator=None)"
+      " -> (Tensor state, Tensor energy, Tensor best_state, Tensor best_energy, Tensor swap_rate)",
+      {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
+  // Sherrington-Kirkpatrick couplings in place, [..., N, N]: symmetric, zero diagonal,
+  // J_ij ~ N(0, 1/N) (distribution = gaussian) or +-1/sqrt(N) with equal odds (pm).
+  m.def(
+      "spin_glass_couplings_(Tensor(a!) weight, str distribution=\"gaussian\", Generator? generator=None) -> ()",
+      {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
+  // Dense associative memory, E = -sum_mu F(xi_mu . s) with F(x) = x^degree (polynomial),
+  // max(x, 0)^degree (rectified_polynomial) or exp(beta x) (exponential); patterns [P, N].
+  m.def(
+      "dense_memory_energy(Tensor state, Tensor patterns, str interaction=\"polynomial\", int degree=3,"
+      " float beta=1.0) -> Tensor",
+      {at::Tag::pt2_compliant_tag});
+  // Asynchronous updates from energy differences, overlaps kept incrementally (O(P) per visit).
+  m.def(
+      "dense_memory_run(Tensor state, Tensor patterns, str interaction=\"polynomial\", int degree=3,"
+      " float beta=1.0, int max_sweeps=100, Generator? generator=None)"
+      " -> (Tensor state, Tensor energy, Tensor sweeps, Tensor converged)",
+      {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
 
   // ---- Gaussian-process kernels: NNGP / NTK (ops/gp) ---------------------------------------------
 

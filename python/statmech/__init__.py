@@ -12,9 +12,8 @@ from statmech._build_check import check_torch_compatibility as _check_torch_comp
 _check_torch_compatibility()
 
 from statmech import meanfield, ops  # noqa: E402
-from statmech import diagnostics, init, nn  # noqa: E402
-from statmech import modern_hopfield  # noqa: E402
+from statmech import diagnostics, hopfield, init, modern_hopfield, nn  # noqa: E402
 
 __version__ = _C.version()
 
-__all__ = ["diagnostics", "init", "meanfield", "modern_hopfield", "nn", "ops", "__version__"]
+__all__ = ["diagnostics", "hopfield", "init", "meanfield", "modern_hopfield", "nn", "ops", "__version__"]

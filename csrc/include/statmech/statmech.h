@@ -3,6 +3,7 @@
 // Umbrella header of the torch-statmech C++ API. Link against statmech::statmech.
 
 #include <statmech/activation.h>
+#include <statmech/binary_hopfield.h>
 #include <statmech/dual_activation.h>
 #include <statmech/init.h>
 #include <statmech/macros.h>

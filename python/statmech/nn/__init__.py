@@ -5,6 +5,14 @@ it holds the parameters and defaults, the op does the computation (with its C++ 
 same layer has a C++ counterpart in ``statmech::nn`` that gives the same outputs.
 """
 
-__all__: list[str] = []
-from statmech.nn.hopfield import Hopfield, HopfieldLayer, HopfieldPooling, hopfield_from_hflayers  # noqa: E402,F401
-__all__ += ["Hopfield", "HopfieldLayer", "HopfieldPooling", "hopfield_from_hflayers"]
+from statmech.nn.binary_hopfield import BinaryHopfield, DenseAssociativeMemory
+from statmech.nn.hopfield import Hopfield, HopfieldLayer, HopfieldPooling, hopfield_from_hflayers
+
+__all__ = [
+    "BinaryHopfield",
+    "DenseAssociativeMemory",
+    "Hopfield",
+    "HopfieldLayer",
+    "HopfieldPooling",
+    "hopfield_from_hflayers",
+]
