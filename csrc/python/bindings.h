@@ -9,4 +9,7 @@ namespace statmech::python {
 // statmech._C.meanfield: Activation, the dual activation and the mean-field calculator.
 void register_meanfield(pybind11::module_& m);
 
+// statmech._C.kernel_shaping: DKS / TAT (statmech.meanfield.dks, tat).
+void register_kernel_shaping(pybind11::module_& m);
+
 } // namespace statmech::python

@@ -13,4 +13,5 @@ PYBIND11_MODULE(_C, m) {
         "CUDA version the extension was compiled against (e.g. 13000), or -1 if built without CUDA.");
   m.def("version", &statmech::version, "Version of the native library.");
   statmech::python::register_meanfield(m);
+  statmech::python::register_kernel_shaping(m);
 }

@@ -5,4 +5,6 @@ it holds the parameters and defaults, the op does the computation (with its C++ 
 same layer has a C++ counterpart in ``statmech::nn`` that gives the same outputs.
 """
 
-__all__: list[str] = []
+from statmech.nn.activations import TransformedActivation
+
+__all__: list[str] = ["TransformedActivation"]
