@@ -103,12 +103,16 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads; the 64x64 matrices gain nothing from more, and on a busy machine "
+                             "two threads ran 50x slower than one (they wait on each other)")
     parser.add_argument("--replot", action="store_true", help="redraw the figure from the saved curves (.json)")
     args = parser.parse_args()
 
     # The standard network's signal decays through 100 layers into subnormal floats, which run ~100x
     # slower on x86; flushing them to zero changes nothing visible here.
     torch.set_flush_denormal(True)
+    torch.set_num_threads(args.threads)
     out = Path(__file__).resolve().parents[2] / "examples" / "output" / "kernel_shaping.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     curves = out.with_suffix(".json")
