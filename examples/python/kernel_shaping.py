@@ -14,9 +14,16 @@ classes), trained with the same optimiser for the same number of steps:
 DKS and TAT use the initialisation their maps assume: q-preserving orthogonal weights
 (statmech.init.critical_orthogonal_ with sigma_w2 = 1), zero biases, and inputs scaled to mean
 squared entry 1. Plots the training loss and the test accuracy against the step to
-examples/output/kernel_shaping.png. A few minutes on 2 CPU cores:
+examples/output/kernel_shaping.png (the curves also to kernel_shaping.json).
 
-    python examples/python/kernel_shaping.py [--steps 600] [--width 64] [--device cuda]
+Measured (seed 0, Adam lr 1e-4, 600 steps of batch 64, width 64; about 2.5 minutes on one core of
+a busy 2-core machine): the standard network does not train (loss 2.30, chance accuracy); at the
+edge of chaos it trains slowly (loss 0.047, test accuracy 0.89); DKS (loss 0.0006, 0.96) and TAT
+(loss 0.006, 0.96) train fastest, DKS above 0.95 test accuracy after 50 steps. With lr 1e-3 the
+DKS and TAT networks trained fastest at first and then became unstable.
+
+    python examples/python/kernel_shaping.py [--steps 600] [--width 64] [--lr 1e-4] [--device cuda]
+
 """
 
 import argparse
@@ -100,7 +107,7 @@ def main():
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=1,
