@@ -162,7 +162,14 @@ bool levenberg_marquardt(const Residual& residual, Vector& x) {
     return false;
   }
   double lambda = 1e-3;
+  double cost_before = cost; // checkpoint for stagnation: a start that creeps is abandoned early
   for (int iteration = 0; iteration < 200 && cost > kTolerance; ++iteration) {
+    if (iteration > 0 && iteration % 20 == 0) {
+      if (cost > 0.5 * cost_before) {
+        break;
+      }
+      cost_before = cost;
+    }
     // J[i][j] = dF_i / dx_j
     std::vector<Vector> jac(n, Vector(n));
     for (size_t j = 0; j < n; ++j) {
