@@ -152,18 +152,27 @@ double max_abs(const Vector& v) {
   return m;
 }
 
-// Solves the n x n system F(x) = 0 by Levenberg-Marquardt (central-difference Jacobian, the
-// damping adapted by the gain ratio). Returns true when max |F| <= kTolerance.
+double sum_of_squares(const Vector& v) {
+  double s = 0;
+  for (double x : v) {
+    s += x * x;
+  }
+  return std::isfinite(s) ? s : kInf;
+}
+
+// Solves the n x n system F(x) = 0 by Levenberg-Marquardt on |F|^2 (central-difference Jacobian,
+// the damping lowered after a successful step and raised after a failed one). Returns true when
+// max |F| <= kTolerance.
 bool levenberg_marquardt(const Residual& residual, Vector& x) {
   const size_t n = x.size();
   Vector r = residual(x);
-  double cost = max_abs(r);
+  double cost = sum_of_squares(r);
   if (!std::isfinite(cost)) {
     return false;
   }
   double lambda = 1e-3;
   double cost_before = cost; // checkpoint for stagnation: a start that creeps is abandoned early
-  for (int iteration = 0; iteration < 200 && cost > kTolerance; ++iteration) {
+  for (int iteration = 0; iteration < 200 && max_abs(r) > kTolerance; ++iteration) {
     if (iteration > 0 && iteration % 20 == 0) {
       if (cost > 0.5 * cost_before) {
         break;
@@ -229,7 +238,7 @@ bool levenberg_marquardt(const Residual& residual, Vector& x) {
         candidate[i] += a[i][n] / a[i][i];
       }
       const Vector rc = residual(candidate);
-      const double candidate_cost = max_abs(rc);
+      const double candidate_cost = sum_of_squares(rc);
       if (std::isfinite(candidate_cost) && candidate_cost < cost) {
         x = candidate, r = rc, cost = candidate_cost;
         lambda = std::max(lambda / 10, 1e-12);
@@ -242,7 +251,7 @@ bool levenberg_marquardt(const Residual& residual, Vector& x) {
       break;
     }
   }
-  return cost <= kTolerance;
+  return max_abs(r) <= kTolerance;
 }
 
 // Starting points: a few values for which common activations behave sensibly, then uniform draws
