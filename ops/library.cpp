@@ -122,6 +122,13 @@ TORCH_LIBRARY(statmech, m) {
   // ---- Gaussian-process kernels: NNGP / NTK (ops/gp) ---------------------------------------------
 
   // ---- mean-field kernel shaping (ops/meanfield) --------------------------------------------------
+  // phi_hat(x) = output_scale * (phi(input_scale * x + input_shift) + output_shift), element-wise,
+  // phi the named activation (statmech::Activation::names()); parameter is leaky_relu's
+  // negative_slope or elu's alpha (ignored otherwise). DKS / TAT compute the four numbers.
+  m.def(
+      "transformed_activation(Tensor input, str activation, float parameter=0., float input_scale=1.,"
+      " float input_shift=0., float output_shift=0., float output_scale=1.) -> Tensor",
+      {at::Tag::pt2_compliant_tag});
 
   // ---- initialisers at the edge of chaos (ops/init) ---------------------------------------------
   // In-place, like torch.nn.init, on weights in PyTorch's [out, in, kernel...] layout, where

@@ -11,5 +11,7 @@ void register_meanfield(pybind11::module_& m);
 
 // statmech._C.hopfield: the C++ Hopfield modules, run from Python for cross-checks.
 void register_hopfield(pybind11::module_& m);
+// statmech._C.kernel_shaping: DKS / TAT (statmech.meanfield.dks, tat).
+void register_kernel_shaping(pybind11::module_& m);
 
 } // namespace statmech::python

@@ -14,4 +14,5 @@ PYBIND11_MODULE(_C, m) {
   m.def("version", &statmech::version, "Version of the native library.");
   statmech::python::register_meanfield(m);
   statmech::python::register_hopfield(m);
+  statmech::python::register_kernel_shaping(m);
 }

@@ -548,3 +548,9 @@ def batchnorm_gradient_growth(activation: ActivationLike = "relu") -> float:
 # The measured counterpart of the maps above (lives in statmech/diagnostics.py, which imports this
 # module only when called, so there is no import cycle).
 from statmech.diagnostics import measure  # noqa: E402
+
+
+# Kernel shaping (DKS / TAT) lives in its own file; it is part of this module's surface.
+from statmech._kernel_shaping import ActivationTransform, LocalMaps, dks, local_maps, tat  # noqa: E402
+
+__all__ += ["ActivationTransform", "LocalMaps", "dks", "tat", "local_maps"]

@@ -7,7 +7,9 @@
 #include <statmech/dual_activation.h>
 #include <statmech/init.h>
 #include <statmech/macros.h>
+#include <statmech/kernel_shaping.h>
 #include <statmech/meanfield.h>
+#include <statmech/nn/transformed_activation.h>
 #include <statmech/ops.h>
 #include <statmech/version.h>
 

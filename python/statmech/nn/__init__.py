@@ -5,6 +5,7 @@ it holds the parameters and defaults, the op does the computation (with its C++ 
 same layer has a C++ counterpart in ``statmech::nn`` that gives the same outputs.
 """
 
+from statmech.nn.activations import TransformedActivation
 from statmech.nn.binary_hopfield import BinaryHopfield, DenseAssociativeMemory
 from statmech.nn.hopfield import Hopfield, HopfieldLayer, HopfieldPooling, hopfield_from_hflayers
 
@@ -14,5 +15,6 @@ __all__ = [
     "Hopfield",
     "HopfieldLayer",
     "HopfieldPooling",
+    "TransformedActivation",
     "hopfield_from_hflayers",
 ]
