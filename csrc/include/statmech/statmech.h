@@ -7,6 +7,7 @@
 #include <statmech/init.h>
 #include <statmech/macros.h>
 #include <statmech/meanfield.h>
+#include <statmech/nn/rbm.h>
 #include <statmech/ops.h>
 #include <statmech/version.h>
 

@@ -6,3 +6,7 @@ same layer has a C++ counterpart in ``statmech::nn`` that gives the same outputs
 """
 
 __all__: list[str] = []
+
+from statmech.nn.rbm import RBM, GaussianBernoulliRBM  # noqa: E402
+
+__all__ += ["RBM", "GaussianBernoulliRBM"]
