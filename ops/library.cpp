@@ -59,6 +59,24 @@ TORCH_LIBRARY(statmech, m) {
       " Tensor? betas=None, int runs=100, *, Generator? generator=None)"
       " -> (Tensor log_z, Tensor log_z_lower, Tensor log_z_upper, Tensor log_weights)",
       {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
+  // The CD-k / PCD-k loss mean F(visible) - mean F(v_model) of a Bernoulli RBM, v_model the end of
+  // a k-step Gibbs chain from chain_start (None: from visible, i.e. CD-k), detached. Returns
+  // (loss, v_model); the gradient (parameters only) is <dF>_data - <dF>_model.
+  m.def(
+      "rbm_contrastive_divergence(Tensor visible, Tensor? chain_start, Tensor weight, Tensor visible_bias,"
+      " Tensor hidden_bias, int steps=1, *, Generator? generator=None) -> (Tensor loss, Tensor chain_end)",
+      {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
+  // Its pieces: the forward also returns p(h = 1 | v) of the data and of the chain end.
+  m.def(
+      "_rbm_contrastive_divergence_forward(Tensor visible, Tensor? chain_start, Tensor weight, Tensor visible_bias,"
+      " Tensor hidden_bias, int steps=1, *, Generator? generator=None)"
+      " -> (Tensor loss, Tensor chain_end, Tensor data_hidden_probability, Tensor model_hidden_probability)",
+      {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
+  m.def(
+      "_rbm_contrastive_divergence_backward(Tensor grad, Tensor visible, Tensor chain_end,"
+      " Tensor data_hidden_probability, Tensor model_hidden_probability, bool[3] output_mask)"
+      " -> (Tensor, Tensor, Tensor)",
+      {at::Tag::pt2_compliant_tag});
   // Exact log Z by enumerating the smaller layer (the hidden one for a Gaussian visible layer),
   // chunk_size states at a time; at most 25 enumerated units. Differentiable.
   m.def(

@@ -48,6 +48,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rbm_ais(
   return op.call(weight, visible_bias, hidden_bias, base_visible_bias, betas, runs, std::move(generator));
 }
 
+std::tuple<at::Tensor, at::Tensor> rbm_contrastive_divergence(
+    const at::Tensor& visible, const std::optional<at::Tensor>& chain_start, const at::Tensor& weight,
+    const at::Tensor& visible_bias, const at::Tensor& hidden_bias, int64_t steps, std::optional<at::Generator> generator) {
+  static auto op = find_op<decltype(rbm_contrastive_divergence)>("statmech::rbm_contrastive_divergence");
+  return op.call(visible, chain_start, weight, visible_bias, hidden_bias, steps, std::move(generator));
+}
+
 at::Tensor rbm_ais_default_betas() {
   return rbm::default_ais_betas();
 }

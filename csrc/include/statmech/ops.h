@@ -80,6 +80,18 @@ STATMECH_API std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rbm_ais(
     int64_t runs = 100,
     std::optional<at::Generator> generator = std::nullopt);
 
+// CD-k (chain_start absent: the chain starts at `visible`) or PCD-k loss of a Bernoulli RBM,
+// mean F(visible) - mean F(v_model) with v_model the detached end of a k-step Gibbs chain, fused
+// (each GEMM once). Returns (loss, v_model); differentiable in weight and the biases.
+STATMECH_API std::tuple<at::Tensor, at::Tensor> rbm_contrastive_divergence(
+    const at::Tensor& visible,
+    const std::optional<at::Tensor>& chain_start,
+    const at::Tensor& weight,
+    const at::Tensor& visible_bias,
+    const at::Tensor& hidden_bias,
+    int64_t steps = 1,
+    std::optional<at::Generator> generator = std::nullopt);
+
 // The 14,501 betas (14,500 intermediate distributions) of Salakhutdinov & Murray (2008), float64.
 STATMECH_API at::Tensor rbm_ais_default_betas();
 

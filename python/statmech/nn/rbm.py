@@ -187,19 +187,23 @@ class RBM(nn.Module):
         F\rangle_\text{data} - \langle\nabla_\theta F\rangle_\text{model}`, the CD/PCD estimate of the
         gradient of the average negative log-likelihood. ``visible [batch, visible]``; returns a scalar.
         """
+        start: Optional[Tensor] = None
         if persistent:
             if self.persistent_visible.shape[0] == 0:
                 self.persistent_visible = visible.detach().to(self.weight).clone()
             start = self.persistent_visible
-        else:
-            start = visible.detach()
-        model_visible = self.negative_phase(start, steps, generator)
+        loss, model_visible = self._contrastive_divergence(visible, start, steps, generator)
         if persistent:
             self.persistent_visible = model_visible
-        return self.free_energy(visible).mean() - self.free_energy(model_visible).mean()
+        return loss
 
-    def negative_phase(self, start: Tensor, steps: int, generator: Optional[torch.Generator]) -> Tensor:
-        return self.gibbs(start, steps, 1.0, generator)[0].detach()
+    def _contrastive_divergence(
+        self, visible: Tensor, start: Optional[Tensor], steps: int, generator: Optional[torch.Generator]
+    ) -> Tuple[Tensor, Tensor]:
+        # One fused operator: the chain, both free energies and the gradient, each GEMM once.
+        return torch.ops.statmech.rbm_contrastive_divergence(
+            visible, start, self.weight, self.visible_bias, self.hidden_bias, steps, generator=generator
+        )
 
     # ---- evaluation ----------------------------------------------------------------------------
     @torch.jit.unused
@@ -454,6 +458,12 @@ class GaussianBernoulliRBM(RBM):
 
     def _visible_mean(self, hidden: Tensor) -> Tensor:
         return self.visible_probability(hidden)
+
+    def _contrastive_divergence(
+        self, visible: Tensor, start: Optional[Tensor], steps: int, generator: Optional[torch.Generator]
+    ) -> Tuple[Tensor, Tensor]:
+        model_visible = self.gibbs(visible.detach() if start is None else start, steps, 1.0, generator)[0].detach()
+        return self.free_energy(visible).mean() - self.free_energy(model_visible).mean(), model_visible
 
     @torch.jit.unused
     def pseudo_likelihood(self, visible, stochastic=False, generator=None):
