@@ -31,15 +31,24 @@ torch::Tensor RBMBase::contrastive_divergence(
   } else {
     start = visible.detach();
   }
-  torch::Tensor model_visible;
-  {
-    torch::NoGradGuard no_grad;
-    model_visible = std::get<0>(gibbs(start, steps, 1.0, generator)).detach();
-    if (persistent) {
-      persistent_visible.set_(model_visible);
+  torch::Tensor loss, model_visible;
+  if (dynamic_cast<RBMImpl*>(this) != nullptr) {
+    // Bernoulli visible layer: the fused operator (chain, both free energies, gradient).
+    std::tie(loss, model_visible) = statmech::rbm_contrastive_divergence(
+        visible, persistent ? std::optional<torch::Tensor>(start) : std::nullopt, weight, visible_bias, hidden_bias,
+        steps, std::move(generator));
+  } else {
+    {
+      torch::NoGradGuard no_grad;
+      model_visible = std::get<0>(gibbs(start, steps, 1.0, std::move(generator))).detach();
     }
+    loss = free_energy(visible).mean() - free_energy(model_visible).mean();
   }
-  return free_energy(visible).mean() - free_energy(model_visible).mean();
+  if (persistent) {
+    torch::NoGradGuard no_grad;
+    persistent_visible.set_(model_visible.detach());
+  }
+  return loss;
 }
 
 torch::Tensor RBMBase::reconstruction_error(const torch::Tensor& visible, std::optional<at::Generator> generator) {
