@@ -290,7 +290,7 @@ class RBM(nn.Module):
             ais_every: every that many epochs also record the AIS average log-likelihood
                 (``0``: never); ``ais_runs``, ``ais_betas`` as in :meth:`ais`.
             metrics_rows: the metrics use the first that many rows (0: loss only).
-            generator: drives shuffling and sampling (reproducible runs).
+            generator: drives shuffling and sampling (reproducible runs); on the model's device.
             progress: show a tqdm progress bar.
 
         Returns:
@@ -307,7 +307,9 @@ class RBM(nn.Module):
         bar = tqdm(range(epochs), desc=type(self).__name__, disable=not progress)
         held_out = data[:metrics_rows]
         for epoch in bar:
-            order = torch.randperm(n, generator=generator, device="cpu").to(data.device)
+            # randperm on the generator's own device (a CUDA generator cannot drive a CPU draw).
+            order_device = generator.device if generator is not None else torch.device("cpu")
+            order = torch.randperm(n, generator=generator, device=order_device).to(data.device)
             total = 0.0
             for start in range(0, n, batch_size):
                 batch = data[order[start:start + batch_size]]
