@@ -28,6 +28,79 @@ TORCH_LIBRARY(statmech, m) {
       {at::Tag::pt2_compliant_tag});
 
   // ---- restricted Boltzmann machines: sampling, partition functions (ops/rbm) -----------------
+  // Models (weight [visible, hidden]): Bernoulli-Bernoulli E(v, h) = -a.v - c.h - v^T W h; with
+  // visible_log_variance = log s, Gaussian-Bernoulli E(v, h) = sum_i (v_i - a_i)^2 / (2 s_i) - c.h
+  // - (v / s)^T W h (Cho, Ilin & Raiko 2011). Random ops take a Generator and are reproducible
+  // from it.
+  //
+  // k block Gibbs steps at inverse temperature beta from `visible` [chains, visible]: h ~ p(h | v),
+  // v ~ p(v | h), k times, then h ~ p(h | v_k). Returns v_k, h_k, p(v = 1 | h_{k-1}) (the Gaussian
+  // mean; for steps = 0 the input) and p(h = 1 | v_k).
+  m.def(
+      "rbm_gibbs(Tensor visible, Tensor weight, Tensor visible_bias, Tensor hidden_bias, int steps=1, *,"
+      " float beta=1.0, Tensor? visible_log_variance=None, Generator? generator=None)"
+      " -> (Tensor visible, Tensor hidden, Tensor visible_probability, Tensor hidden_probability)",
+      {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
+  // Parallel tempering: visible [replicas, chains, visible] at betas [replicas] (strictly
+  // decreasing, in [0, 1]; replica 0 the coldest). Each step is a Gibbs sweep of every replica and
+  // replica-exchange proposals between neighbours. Returns the final visible and hidden states and
+  // the swap acceptance rate of each neighbouring pair [replicas - 1] (float64).
+  m.def(
+      "rbm_parallel_tempering(Tensor visible, Tensor weight, Tensor visible_bias, Tensor hidden_bias,"
+      " Tensor betas, int steps=1, *, Tensor? visible_log_variance=None, Generator? generator=None)"
+      " -> (Tensor visible, Tensor hidden, Tensor swap_acceptance)",
+      {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
+  // Annealed importance sampling of log Z (Salakhutdinov & Murray 2008) from the base-rate model
+  // with visible biases base_visible_bias, along betas (0 = b_0 < ... < b_K = 1; default their
+  // 14,500 intermediate distributions), with `runs` independent runs. Returns (float64) log Z_hat,
+  // log(mean w - 3 sigma), log(mean w + 3 sigma) and the log importance weights [runs].
+  m.def(
+      "rbm_ais(Tensor weight, Tensor visible_bias, Tensor hidden_bias, Tensor base_visible_bias,"
+      " Tensor? betas=None, int runs=100, *, Generator? generator=None)"
+      " -> (Tensor log_z, Tensor log_z_lower, Tensor log_z_upper, Tensor log_weights)",
+      {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
+  // The CD-k / PCD-k loss mean F(visible) - mean F(v_model) of a Bernoulli RBM, v_model the end of
+  // a k-step Gibbs chain from chain_start (None: from visible, i.e. CD-k), detached. Returns
+  // (loss, v_model); the gradient (parameters only) is <dF>_data - <dF>_model.
+  m.def(
+      "rbm_contrastive_divergence(Tensor visible, Tensor? chain_start, Tensor weight, Tensor visible_bias,"
+      " Tensor hidden_bias, int steps=1, *, Generator? generator=None) -> (Tensor loss, Tensor chain_end)",
+      {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
+  // Its pieces: the forward also returns p(h = 1 | v) of the data and of the chain end.
+  m.def(
+      "_rbm_contrastive_divergence_forward(Tensor visible, Tensor? chain_start, Tensor weight, Tensor visible_bias,"
+      " Tensor hidden_bias, int steps=1, *, Generator? generator=None)"
+      " -> (Tensor loss, Tensor chain_end, Tensor data_hidden_probability, Tensor model_hidden_probability)",
+      {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
+  m.def(
+      "_rbm_contrastive_divergence_backward(Tensor grad, Tensor visible, Tensor chain_end,"
+      " Tensor data_hidden_probability, Tensor model_hidden_probability, bool[3] output_mask)"
+      " -> (Tensor, Tensor, Tensor)",
+      {at::Tag::pt2_compliant_tag});
+  // Exact log Z by enumerating the smaller layer (the hidden one for a Gaussian visible layer),
+  // chunk_size states at a time; at most 25 enumerated units. Differentiable.
+  m.def(
+      "rbm_log_partition(Tensor weight, Tensor visible_bias, Tensor hidden_bias, *,"
+      " Tensor? visible_log_variance=None, int chunk_size=65536) -> Tensor",
+      {at::Tag::pt2_compliant_tag});
+  // Log pseudo-likelihood [batch] of binary rows: the sum over all single-bit flips, or
+  // (stochastic) visible * the term of one random bit per row, as scikit-learn's score_samples.
+  m.def(
+      "rbm_pseudo_likelihood(Tensor visible, Tensor weight, Tensor visible_bias, Tensor hidden_bias,"
+      " bool stochastic=False, *, Generator? generator=None) -> Tensor",
+      {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
+  // Joint energy E(v, h) [batch].
+  m.def(
+      "rbm_energy(Tensor visible, Tensor hidden, Tensor weight, Tensor visible_bias, Tensor hidden_bias,"
+      " *, Tensor? visible_log_variance=None) -> Tensor",
+      {at::Tag::pt2_compliant_tag});
+  // Gaussian-Bernoulli free energy sum_i (v_i - a_i)^2 / (2 s_i) - sum_j softplus(c_j + ((v / s) W)_j).
+  m.def(
+      "gaussian_rbm_free_energy(Tensor visible, Tensor weight, Tensor visible_bias, Tensor hidden_bias,"
+      " Tensor visible_log_variance) -> Tensor",
+      {at::Tag::pt2_compliant_tag});
+  // log(p / (1 - p)), p = (sum of data rows + pseudocount) / (N + 2 pseudocount): base-rate biases.
+  m.def("rbm_base_rate_bias(Tensor data, float pseudocount=1.0) -> Tensor", {at::Tag::pt2_compliant_tag});
 
   // ---- Hopfield networks and dense associative memories (ops/hopfield) -------------------------
   // Modern (continuous) Hopfield retrieval, Ramsauer et al. 2020 (ops/hopfield/retrieval.cpp).

@@ -8,9 +8,15 @@
 // so it is freed as early as a saved tensor would be. A later backward through the same graph
 // (retain_graph=True) recomputes p from the saved inputs.
 
+#include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/FuncTorchTLS.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/autograd.h>
 #include <torch/library.h>
+
+#include "ops/rbm/free_energy.h"
 
 namespace statmech::rbm {
 namespace {
@@ -67,10 +73,39 @@ class RbmFreeEnergyFunction : public torch::autograd::Function<RbmFreeEnergyFunc
   }
 };
 
+bool has_forward_grad(const at::Tensor& t) {
+  return t._fw_grad(/*level=*/0).defined();
+}
+
+// True inside torch.func transforms that refuse C++ autograd Functions (grad, vjp, jacrev...).
+// Asked the same way torch::autograd::Function::apply asks, so the answer cannot disagree.
+bool functorch_refuses_cpp_function() {
+  const auto& functorch_tls = at::functorch::functorchTLSAccessor();
+  if (!functorch_tls) {
+    return false;
+  }
+  try {
+    functorch_tls->checkSupportsCppAutogradFunction();
+    return false;
+  } catch (const c10::Error&) {
+    return true;
+  }
+}
+
 at::Tensor rbm_free_energy_autograd(
     const at::Tensor& visible, const at::Tensor& weight, const at::Tensor& visible_bias, const at::Tensor& hidden_bias) {
   const bool needs_grad = at::GradMode::is_enabled() &&
       (visible.requires_grad() || weight.requires_grad() || visible_bias.requires_grad() || hidden_bias.requires_grad());
+  if (has_forward_grad(visible) || has_forward_grad(weight) || has_forward_grad(visible_bias) ||
+      has_forward_grad(hidden_bias) || (needs_grad && functorch_refuses_cpp_function())) {
+    // Forward-mode AD (dual tensors, torch.func.jvp): the custom Function has no jvp, and the
+    // fast path below would drop the tangent. Under torch.func transforms (grad, vjp) a C++
+    // Function is refused. The same expression in differentiable ATen ops carries tangents (one
+    // extra GEMM for the tangent, as a hand-written jvp would) and reverse gradients alike.
+    // Checked first so a tangent is never lost.
+    check_free_energy_inputs(visible, weight, visible_bias, hidden_bias);
+    return -at::mv(visible, visible_bias) - at::softplus(at::addmm(hidden_bias, visible, weight)).sum(1);
+  }
   if (!needs_grad) {
     // Nothing to differentiate: skip saving p(h | v) and go straight to the device kernel.
     static auto op = c10::Dispatcher::singleton()
@@ -82,10 +117,36 @@ at::Tensor rbm_free_energy_autograd(
   return RbmFreeEnergyFunction::apply(visible, weight, visible_bias, hidden_bias);
 }
 
+// Autocast: float16 / bfloat16 inputs are computed in float32 (softplus sums over hundreds of
+// units lose too much in half precision), as autocast does for softplus and sum; the result is
+// float32. float32 and float64 inputs pass through unchanged.
+template <c10::DispatchKey kAutocastKey, c10::DeviceType kDeviceType>
+at::Tensor rbm_free_energy_autocast(
+    const at::Tensor& visible, const at::Tensor& weight, const at::Tensor& visible_bias, const at::Tensor& hidden_bias) {
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(kAutocastKey);
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("statmech::rbm_free_energy", "")
+                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&)>();
+  const auto to_float = [](const at::Tensor& t) {
+    return t.defined() && (t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16)
+        ? at::autocast::cached_cast(at::kFloat, t, kDeviceType)
+        : t;
+  };
+  return op.call(to_float(visible), to_float(weight), to_float(visible_bias), to_float(hidden_bias));
+}
+
 } // namespace
 
 TORCH_LIBRARY_IMPL(statmech, Autograd, m) {
   m.impl("rbm_free_energy", &rbm_free_energy_autograd);
+}
+
+TORCH_LIBRARY_IMPL(statmech, AutocastCPU, m) {
+  m.impl("rbm_free_energy", &rbm_free_energy_autocast<c10::DispatchKey::AutocastCPU, c10::DeviceType::CPU>);
+}
+
+TORCH_LIBRARY_IMPL(statmech, AutocastCUDA, m) {
+  m.impl("rbm_free_energy", &rbm_free_energy_autocast<c10::DispatchKey::AutocastCUDA, c10::DeviceType::CUDA>);
 }
 
 } // namespace statmech::rbm

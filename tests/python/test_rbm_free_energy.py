@@ -256,3 +256,128 @@ def test_cuda_version_matches_the_torch_it_was_built_for():
         pytest.skip("statmech was built without CUDA kernels")
     assert torch.version.cuda is not None
     assert built // 1000 == int(torch.version.cuda.split(".")[0])
+
+
+# ---- forward-mode AD, wide rows, extreme values, vmap, autocast, CUDA grid ------------------------
+def plain_free_energy(v, W, a, c):
+    return -(v @ a) - torch.nn.functional.softplus(v @ W + c).sum(-1)
+
+
+def test_forward_mode_ad_carries_tangents():
+    """jvp through the op equals the jvp of the plain expression (dual tensors and torch.func)."""
+    primals = random_rbm(5, 4, 3, seed=9)
+    primals[0] = torch.rand(5, 4, dtype=torch.float64)
+    g = torch.Generator().manual_seed(1)
+    tangents = [torch.randn(t.shape, dtype=torch.float64, generator=g) for t in primals]
+    expected = torch.func.jvp(plain_free_energy, tuple(primals), tuple(tangents))
+    got = torch.func.jvp(rbm_free_energy, tuple(primals), tuple(tangents))
+    assert_close(got[0], expected[0])
+    assert_close(got[1], expected[1])
+    import torch.autograd.forward_ad as fwAD
+
+    with fwAD.dual_level():
+        dual = [fwAD.make_dual(p, t) for p, t in zip(primals, tangents)]
+        tangent = fwAD.unpack_dual(rbm_free_energy(*dual)).tangent
+    assert tangent is not None
+    assert_close(tangent, expected[1])
+    # Only one input carrying a tangent (the weight).
+    only_w = torch.func.jvp(lambda W: rbm_free_energy(primals[0], W, primals[2], primals[3]), (primals[1],), (tangents[1],))
+    ref_w = torch.func.jvp(lambda W: plain_free_energy(primals[0], W, primals[2], primals[3]), (primals[1],), (tangents[1],))
+    assert_close(only_w[1], ref_w[1])
+
+
+@pytest.mark.parametrize("hidden", [16, 17, 33, 500])
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 2e-5), (torch.float64, 1e-11)])
+def test_vectorised_row_pass_against_plain_pytorch(hidden, dtype, tol):
+    """Hidden sizes that fill the 16 lanes exactly, leave a tail, and span many blocks; fields
+    scaled so pre-activations reach +-400 (beyond float32's exp range of +-87)."""
+    g = torch.Generator().manual_seed(hidden)
+    v = torch.rand(9, 12, dtype=torch.float64, generator=g)
+    W = 40 * torch.randn(12, hidden, dtype=torch.float64, generator=g)
+    a = torch.randn(12, dtype=torch.float64, generator=g)
+    c = torch.randn(hidden, dtype=torch.float64, generator=g)
+    pre = v @ W + c
+    assert pre.abs().max() > 87
+    expected = plain_free_energy(v, W, a, c)
+    got = rbm_free_energy(*(t.to(dtype) for t in (v, W, a, c)))
+    assert torch.isfinite(got).all()
+    assert_close(got.double(), expected, rtol=tol, atol=tol * float(expected.abs().max()))
+    # the gradient path (sigmoid) through the same row pass
+    W_ = W.to(dtype).requires_grad_()
+    rbm_free_energy(v.to(dtype), W_, a.to(dtype), c.to(dtype)).sum().backward()
+    expected_grad = -(v.T @ torch.sigmoid(pre))
+    assert_close(W_.grad.double(), expected_grad, rtol=tol * 10, atol=tol * 10 * float(expected_grad.abs().max()))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("hidden", [16, 17, 33])
+def test_nan_and_inf_follow_plain_pytorch(dtype, hidden):
+    """Non-finite entries in the hidden bias give the plain expression's result (NaN rows stay
+    NaN, +inf gives -inf, -inf contributes 0) and leave the other lanes of the block untouched."""
+    v, W, a, _ = random_rbm(4, 5, hidden, dtype, seed=hidden)
+    c = torch.zeros(hidden, dtype=dtype)
+    for special in (float("nan"), float("inf"), float("-inf")):
+        for position in (0, hidden // 2, hidden - 1):
+            c_special = c.clone()
+            c_special[position] = special
+            assert_close(rbm_free_energy(v, W, a, c_special), plain_free_energy(v, W, a, c_special), equal_nan=True)
+    v_nan = v.clone()
+    v_nan[1, 0] = float("nan")
+    got = rbm_free_energy(v_nan, W, a, c)
+    assert torch.isnan(got[1]) and torch.isfinite(got[[0, 2, 3]]).all()
+
+
+def test_vmap_uses_the_operator_without_the_fallback_warning():
+    v, W, a, c = random_rbm(6, 5, 4, seed=10)
+    stacked = torch.stack([v, 1 - v, v.flip(0)])  # [3, 6, 5]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the slow-path fallback warns
+        out = torch.vmap(rbm_free_energy, in_dims=(0, None, None, None))(stacked, W, a, c)
+        outs_w = torch.vmap(rbm_free_energy, in_dims=(None, 0, None, None))(v, torch.stack([W, 2 * W]), a, c)
+    assert_close(out, torch.stack([plain_free_energy(x, W, a, c) for x in stacked]))
+    assert_close(outs_w, torch.stack([plain_free_energy(v, w, a, c) for w in (W, 2 * W)]))
+    # per-sample gradients: vmap over grad
+    per_sample = torch.func.vmap(torch.func.grad(lambda W_, x: rbm_free_energy(x[None], W_, a, c).sum()), in_dims=(None, 0))(W, v)
+    expected = torch.stack([-(x[:, None] * torch.sigmoid(c + x @ W)[None, :]) for x in v])
+    assert_close(per_sample, expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_autocast_computes_in_float32(dtype, device):
+    if device.type == "cpu" and dtype == torch.float16:
+        pytest.skip("CPU autocast lowers to bfloat16 only")
+    v, W, a, c = (t.to(device) for t in random_rbm(8, 6, 40, torch.float32, seed=11))
+    low = [t.to(dtype) for t in (v, W, a, c)]
+    with torch.autocast(device.type, dtype=dtype):
+        got = rbm_free_energy(*low)
+    assert got.dtype == torch.float32
+    assert_close(got, rbm_free_energy(*(t.float() for t in low)), rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("hidden", [1, 255, 256, 257, 5000])
+@pytest.mark.parametrize("batch", [1, 70000])
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.float64, 1e-10)])
+def test_cuda_kernel_grid_against_plain_pytorch(hidden, batch, dtype, tol):
+    """The CUDA row pass over block / grid boundaries (hidden around 256 threads, 70000 rows)."""
+    g = torch.Generator(device="cuda").manual_seed(hidden + batch)
+    v = torch.rand(batch, 32, dtype=dtype, device="cuda", generator=g)
+    W = 3 * torch.randn(32, hidden, dtype=dtype, device="cuda", generator=g)
+    a = torch.randn(32, dtype=dtype, device="cuda", generator=g)
+    c = torch.randn(hidden, dtype=dtype, device="cuda", generator=g)
+    expected = plain_free_energy(v.double(), W.double(), a.double(), c.double())
+    got = rbm_free_energy(v, W, a, c)
+    assert_close(got.double(), expected, rtol=tol, atol=tol * float(expected.abs().max()))
+    W_ = W.clone().requires_grad_()
+    rbm_free_energy(v, W_, a, c).sum().backward()
+    expected_grad = -(v.double().T @ torch.sigmoid(v.double() @ W.double() + c.double()))
+    assert_close(W_.grad.double(), expected_grad, rtol=tol * 10, atol=tol * 10 * float(expected_grad.abs().max()))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gradcheck_on_cuda():
+    inputs = [t.cuda().requires_grad_() for t in random_rbm(5, 4, 300, seed=12)]
+    inputs[0].data.uniform_()
+    assert torch.autograd.gradcheck(rbm_free_energy, inputs)

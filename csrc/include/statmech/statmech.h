@@ -10,6 +10,7 @@
 #include <statmech/kernel_shaping.h>
 #include <statmech/meanfield.h>
 #include <statmech/nn/transformed_activation.h>
+#include <statmech/nn/rbm.h>
 #include <statmech/ops.h>
 #include <statmech/version.h>
 

@@ -8,13 +8,16 @@ same layer has a C++ counterpart in ``statmech::nn`` that gives the same outputs
 from statmech.nn.activations import TransformedActivation
 from statmech.nn.binary_hopfield import BinaryHopfield, DenseAssociativeMemory
 from statmech.nn.hopfield import Hopfield, HopfieldLayer, HopfieldPooling, hopfield_from_hflayers
+from statmech.nn.rbm import GaussianBernoulliRBM, RBM
 
 __all__ = [
     "BinaryHopfield",
     "DenseAssociativeMemory",
+    "GaussianBernoulliRBM",
     "Hopfield",
     "HopfieldLayer",
     "HopfieldPooling",
+    "RBM",
     "TransformedActivation",
     "hopfield_from_hflayers",
 ]

@@ -1,0 +1,132 @@
+"""RBM training throughput (samples/s): statmech.nn.RBM against scikit-learn's BernoulliRBM and
+learnergy's RBM, at matched settings, on the same data, in one process.
+
+CD-1 and PCD-1; 64 visible units (binarised digits) and 784 (synthetic binary images with
+MNIST's mean density, 0.13); 500 hidden units; batch 10 and 100; float32 everywhere; plain SGD.
+scikit-learn's BernoulliRBM trains by PCD only (its fit), learnergy's RBM by CD-k only (its fit,
+which also computes its per-batch metrics, as a user's call does): each is timed where it applies.
+Ours is an ordinary loop: loss = rbm.contrastive_divergence(batch, 1, persistent); loss.backward();
+optimizer.step().
+
+Each cell is the best of `--rounds` epochs over `--rows` rows (samples/s), the sides alternating.
+
+    python benchmarks/bench_rbm_training.py [--device cuda] [--rows 2000] [--rounds 3]
+"""
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from harness import machine_description, print_table
+from statmech.nn import RBM
+
+
+def data(visible, rows, seed=0):
+    if visible == 64:
+        from sklearn.datasets import load_digits
+
+        x = (load_digits().data > 7).astype(np.float32)
+        return np.resize(x, (rows, 64))
+    rng = np.random.default_rng(seed)
+    return (rng.random((rows, visible)) < 0.13).astype(np.float32)
+
+
+def ours(x, batch, persistent, device):
+    model = RBM(x.shape[1], 500, device=device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    xt = torch.from_numpy(x).to(device)
+    g = torch.Generator(device=device).manual_seed(0)
+
+    def epoch():
+        for start in range(0, len(xt), batch):
+            optimizer.zero_grad()
+            loss = model.contrastive_divergence(xt[start:start + batch], 1, persistent, g)
+            loss.backward()
+            optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return epoch
+
+
+def sklearn_pcd(x, batch):
+    from sklearn.neural_network import BernoulliRBM
+
+    model = BernoulliRBM(n_components=500, learning_rate=0.01, batch_size=batch, n_iter=1, random_state=0)
+
+    def epoch():
+        model.fit(x)
+
+    return epoch
+
+
+def learnergy_cd(x, batch, device):
+    from learnergy.models.bernoulli import RBM as LearnergyRBM
+
+    class Rows(torch.utils.data.Dataset):
+        def __init__(self, x):
+            self.x = torch.from_numpy(x)
+
+        def __len__(self):
+            return len(self.x)
+
+        def __getitem__(self, i):
+            return self.x[i], 0
+
+    dtype = torch.get_default_dtype()
+    model = LearnergyRBM(n_visible=x.shape[1], n_hidden=500, steps=1, learning_rate=0.01, use_gpu=device.type == "cuda")
+    torch.set_default_dtype(dtype)  # learnergy changes global defaults
+    dataset = Rows(x)
+
+    def epoch():
+        model.fit(dataset, batch_size=batch, epochs=1)
+
+    return epoch
+
+
+def best_rate(epoch, rows, rounds):
+    epoch()  # warm-up
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        epoch()
+        times.append(time.perf_counter() - start)
+    return rows / min(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-learnergy", action="store_true")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    import logging
+
+    logging.disable(logging.INFO)  # learnergy logs every batch
+    rows = []
+    for visible in (64, 784):
+        x = data(visible, args.rows)
+        for batch in (10, 100):
+            for method, persistent in (("CD-1", False), ("PCD-1", True)):
+                mine = best_rate(ours(x, batch, persistent, device), len(x), args.rounds)
+                if persistent:
+                    anchor_name, theirs = "scikit-learn", (best_rate(sklearn_pcd(x, batch), len(x), args.rounds) if device.type == "cpu" else float("nan"))
+                else:
+                    anchor_name = "learnergy"
+                    theirs = float("nan") if args.no_learnergy else best_rate(learnergy_cd(x, batch, device), len(x), args.rounds)
+                rows.append([method, str(visible), str(batch), f"{mine:,.0f}", anchor_name, f"{theirs:,.0f}",
+                             f"**{mine / theirs:.1f}x**"])
+                print(rows[-1], flush=True)
+    print_table(
+        f"RBM training throughput, 500 hidden, float32 ({machine_description(device)})",
+        ["method", "visible", "batch", "statmech samples/s", "anchor", "anchor samples/s", "speed-up"],
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+// RBM operators and statmech::nn modules from C++: exact log Z against brute force, reproducible
+// chains, input errors, C++ autograd through the CD loss, serialisation, and the same outputs as
+// the Python modules (the expected numbers were produced by statmech.nn.RBM /
+// GaussianBernoulliRBM in Python for the parameters built by `fixed_parameters`).
+
+#include "test_helpers.h"
+
+#include <statmech/statmech.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr int64_t kVisible = 6;
+constexpr int64_t kHidden = 4;
+const auto kDouble = torch::TensorOptions().dtype(torch::kDouble);
+
+torch::Tensor all_states(int64_t n) {
+  const auto codes = torch::arange(int64_t{1} << n, torch::kLong).unsqueeze(1);
+  return codes.bitwise_right_shift(torch::arange(n, torch::kLong)).bitwise_and(1).to(torch::kDouble);
+}
+
+// W_ij = 0.3 sin(1 + i H + j), a_i = 0.1 cos(i), c_j = 0.2 sin(j), log s_i = 0.1 i - 0.2,
+// visible rows v_bk = [(7b + 3k) mod 5 < 2].
+template <typename Module>
+void fixed_parameters(Module& m) {
+  torch::NoGradGuard no_grad;
+  const auto i = torch::arange(kVisible, kDouble);
+  const auto j = torch::arange(kHidden, kDouble);
+  m->weight.copy_(0.3 * torch::sin(1.0 + i.unsqueeze(1) * kHidden + j.unsqueeze(0)));
+  m->visible_bias.copy_(0.1 * torch::cos(i));
+  m->hidden_bias.copy_(0.2 * torch::sin(j));
+}
+
+torch::Tensor fixed_visible() {
+  const auto b = torch::arange(4, torch::kLong).unsqueeze(1);
+  const auto k = torch::arange(kVisible, torch::kLong).unsqueeze(0);
+  return ((b * 7 + k * 3).remainder(5) < 2).to(torch::kDouble);
+}
+
+void expect_values(const torch::Tensor& got, const std::vector<double>& expected, double tol = 1e-12) {
+  ASSERT_EQ(got.numel(), static_cast<int64_t>(expected.size()));
+  const auto flat = got.contiguous().to(torch::kDouble).flatten();
+  for (size_t n = 0; n < expected.size(); ++n) {
+    EXPECT_NEAR(flat[n].item<double>(), expected[n], tol) << "entry " << n;
+  }
+}
+
+TEST(RbmModule, SameOutputsAsThePythonModule) {
+  statmech::nn::RBM model(kVisible, kHidden);
+  model->to(torch::kDouble);
+  fixed_parameters(model);
+  const auto v = fixed_visible();
+  expect_values(model->free_energy(v), {-2.950289757977512, -3.31308292031735, -2.519690953850393, -3.4453727568539323});
+  EXPECT_NEAR(model->hidden_probability(v).sum().item<double>(), 8.39368055532422, 1e-12);
+  EXPECT_NEAR(model->log_partition().item<double>(), 7.194240084085449, 1e-12);
+  expect_values(
+      model->pseudo_likelihood(v), {-4.175368768540013, -3.8736044515811936, -4.663117095562408, -3.6920864209338706});
+  const auto sample = model->sample(5, 7, at::make_generator<at::CPUGeneratorImpl>(7));
+  expect_values(
+      sample, {0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 1, 0, 1, 1, 1, 1, 0, 0}, 0.0);
+
+  statmech::nn::GaussianBernoulliRBM gaussian(kVisible, kHidden);
+  gaussian->to(torch::kDouble);
+  fixed_parameters(gaussian);
+  {
+    torch::NoGradGuard no_grad;
+    gaussian->visible_log_variance.copy_(0.1 * torch::arange(kVisible, kDouble) - 0.2);
+  }
+  expect_values(
+      gaussian->free_energy(v), {-1.5372885381622656, -2.290670761762151, -1.6196420784147618, -2.0709892030940207});
+  EXPECT_NEAR(gaussian->log_partition().item<double>(), 8.9086307710254, 1e-12);
+  const auto gsample = gaussian->sample(5, 7, at::make_generator<at::CPUGeneratorImpl>(7));
+  EXPECT_NEAR(gsample.sum().item<double>(), -5.825308449315697, 1e-10);
+  expect_values(
+      gsample[0],
+      {1.1541813279725348, -0.19720661693629113, 0.10972118644512638, -0.9256012822149171, -1.6244626171776992,
+       -1.1797853146613517},
+      1e-12);
+}
+
+TEST(RbmOps, ExactLogPartitionMatchesBruteForceOverBothLayers) {
+  torch::manual_seed(0);
+  for (auto [visible, hidden] : std::vector<std::pair<int64_t, int64_t>>{{5, 3}, {3, 5}}) {
+    const auto w = torch::randn({visible, hidden}, kDouble);
+    const auto a = torch::randn({visible}, kDouble);
+    const auto c = torch::randn({hidden}, kDouble);
+    const auto v = all_states(visible);
+    const auto h = all_states(hidden);
+    const auto negative_energy = v.matmul(a).unsqueeze(1) + h.matmul(c).unsqueeze(0) + v.matmul(w).matmul(h.t());
+    const double expected = torch::logsumexp(negative_energy.flatten(), 0).item<double>();
+    EXPECT_NEAR(statmech::rbm_log_partition(w, a, c, std::nullopt, 3).item<double>(), expected, 1e-12);
+  }
+  STATMECH_EXPECT_ERROR(
+      statmech::rbm_log_partition(torch::zeros({30, 26}), torch::zeros({30}), torch::zeros({26})),
+      "rbm_log_partition", "limited to 25");
+}
+
+TEST(RbmOps, ChainsAreReproducibleAndInputsChecked) {
+  torch::manual_seed(1);
+  const auto w = torch::randn({kVisible, kHidden}, kDouble);
+  const auto a = torch::randn({kVisible}, kDouble);
+  const auto c = torch::randn({kHidden}, kDouble);
+  const auto v = fixed_visible();
+  const auto first = statmech::rbm_gibbs(v, w, a, c, 5, 1.0, std::nullopt, at::make_generator<at::CPUGeneratorImpl>(3));
+  const auto second = statmech::rbm_gibbs(v, w, a, c, 5, 1.0, std::nullopt, at::make_generator<at::CPUGeneratorImpl>(3));
+  EXPECT_TRUE(torch::equal(std::get<0>(first), std::get<0>(second)));
+  EXPECT_TRUE(torch::equal(std::get<1>(first), std::get<1>(second)));
+  STATMECH_EXPECT_ERROR(statmech::rbm_gibbs(v, w, a, c, -1), "rbm_gibbs", "steps must be >= 0");
+  STATMECH_EXPECT_ERROR(statmech::rbm_gibbs(v, w, a.slice(0, 0, 2), c), "rbm_gibbs", "visible_bias");
+
+  const auto betas = torch::tensor({1.0, 0.5, 0.25}, kDouble);
+  auto [pv, ph, acceptance] = statmech::rbm_parallel_tempering(torch::stack({v, v, v}), w, a, c, betas, 4);
+  EXPECT_EQ(pv.sizes(), (std::vector<int64_t>{3, 4, kVisible}));
+  EXPECT_EQ(acceptance.size(0), 2);
+  EXPECT_TRUE((acceptance >= 0).all().item<bool>() && (acceptance <= 1).all().item<bool>());
+
+  auto [log_z, lower, upper, log_weights] =
+      statmech::rbm_ais(w, a, c, a, torch::linspace(0, 1, 2001, kDouble), 200, at::make_generator<at::CPUGeneratorImpl>(0));
+  const double exact = statmech::rbm_log_partition(w, a, c).item<double>();
+  EXPECT_NEAR(log_z.item<double>(), exact, 0.1);
+  EXPECT_EQ(statmech::rbm_ais_default_betas().size(0), 14501);
+  STATMECH_EXPECT_ERROR(
+      statmech::rbm_ais(w, a, c, a, torch::tensor({0.0, 0.7, 0.6, 1.0}, kDouble)), "rbm_ais", "strictly increasing");
+}
+
+TEST(RbmModule, ContrastiveDivergenceTrainsThroughCppAutograd) {
+  statmech::nn::RBM model(kVisible, kHidden);
+  model->to(torch::kDouble);
+  fixed_parameters(model);
+  const auto data = fixed_visible();
+  const auto chains = 1.0 - fixed_visible();
+  model->persistent_visible.set_(chains.clone());
+  auto loss = model->contrastive_divergence(data, 0, /*persistent=*/true);
+  loss.backward();
+  const auto w = model->weight.detach();
+  const auto pd = torch::sigmoid(model->hidden_bias.detach() + data.matmul(w));
+  const auto pm = torch::sigmoid(model->hidden_bias.detach() + chains.matmul(w));
+  const auto expected = -data.t().matmul(pd) / 4 + chains.t().matmul(pm) / 4;
+  EXPECT_TRUE(torch::allclose(model->weight.grad(), expected, 1e-12, 1e-12));
+
+  // The fused operator gives the same loss and gradient through C++ autograd.
+  auto w = model->weight.detach().clone().requires_grad_();
+  auto [fused_loss, chain_end] = statmech::rbm_contrastive_divergence(
+      data, chains, w, model->visible_bias.detach(), model->hidden_bias.detach(), 0);
+  EXPECT_NEAR(fused_loss.item<double>(), loss.item<double>(), 1e-12);
+  fused_loss.backward();
+  EXPECT_TRUE(torch::allclose(w.grad(), expected, 1e-12, 1e-12));
+  EXPECT_TRUE(torch::equal(chain_end, chains));
+
+  torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(0.1).weight_decay(1e-4));
+  optimizer.zero_grad();
+  model->contrastive_divergence(data, 1, true, at::make_generator<at::CPUGeneratorImpl>(0)).backward();
+  optimizer.step();
+  EXPECT_EQ(model->persistent_visible.size(0), 4);
+  EXPECT_GT(model->reconstruction_error(data).item<double>(), 0.0);
+}
+
+TEST(RbmModule, SerialisesAndPrints) {
+  statmech::nn::RBM model(kVisible, kHidden);
+  model->reset_parameters(at::make_generator<at::CPUGeneratorImpl>(0));
+  model->contrastive_divergence(fixed_visible().to(torch::kFloat), 1, true);
+  const std::string path = std::string(STATMECH_TEST_TMPDIR) + "/rbm_module.pt";
+  torch::save(model, path);
+  statmech::nn::RBM loaded(kVisible, kHidden);
+  torch::load(loaded, path);
+  std::remove(path.c_str());
+  EXPECT_TRUE(torch::equal(model->weight, loaded->weight));
+  EXPECT_TRUE(torch::equal(model->persistent_visible, loaded->persistent_visible));
+  std::ostringstream out;
+  out << *model;
+  EXPECT_NE(out.str().find("RBM(visible=6, hidden=4)"), std::string::npos);
+  EXPECT_NEAR(model->weight.std().item<double>(), 0.01, 0.006);
+  STATMECH_EXPECT_ERROR(statmech::nn::RBM(0, 3), "RBM", "visible and hidden must be >= 1");
+}
+
+} // namespace
