@@ -146,12 +146,12 @@ TEST(RbmModule, ContrastiveDivergenceTrainsThroughCppAutograd) {
   EXPECT_TRUE(torch::allclose(model->weight.grad(), expected, 1e-12, 1e-12));
 
   // The fused operator gives the same loss and gradient through C++ autograd.
-  auto w = model->weight.detach().clone().requires_grad_();
+  auto fused_weight = model->weight.detach().clone().requires_grad_();
   auto [fused_loss, chain_end] = statmech::rbm_contrastive_divergence(
-      data, chains, w, model->visible_bias.detach(), model->hidden_bias.detach(), 0);
+      data, chains, fused_weight, model->visible_bias.detach(), model->hidden_bias.detach(), 0);
   EXPECT_NEAR(fused_loss.item<double>(), loss.item<double>(), 1e-12);
   fused_loss.backward();
-  EXPECT_TRUE(torch::allclose(w.grad(), expected, 1e-12, 1e-12));
+  EXPECT_TRUE(torch::allclose(fused_weight.grad(), expected, 1e-12, 1e-12));
   EXPECT_TRUE(torch::equal(chain_end, chains));
 
   torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(0.1).weight_decay(1e-4));

@@ -48,12 +48,16 @@ __global__ void softplus_rows_kernel(
 
 at::Tensor rbm_free_energy_cuda(
     const at::Tensor& visible, const at::Tensor& weight, const at::Tensor& visible_bias, const at::Tensor& hidden_bias) {
+  // Check first: with one argument on the CPU the guard itself would throw a message that names
+  // no argument (seen on an H100).
+  check_free_energy_inputs(visible, weight, visible_bias, hidden_bias);
   const c10::cuda::CUDAGuard guard(visible.device());
   return std::get<0>(free_energy_forward(visible, weight, visible_bias, hidden_bias, false, softplus_rows_cuda));
 }
 
 std::tuple<at::Tensor, at::Tensor> rbm_free_energy_forward_cuda(
     const at::Tensor& visible, const at::Tensor& weight, const at::Tensor& visible_bias, const at::Tensor& hidden_bias) {
+  check_free_energy_inputs(visible, weight, visible_bias, hidden_bias);
   const c10::cuda::CUDAGuard guard(visible.device());
   return free_energy_forward(visible, weight, visible_bias, hidden_bias, true, softplus_rows_cuda);
 }
