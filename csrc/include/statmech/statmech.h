@@ -4,6 +4,7 @@
 
 #include <statmech/activation.h>
 #include <statmech/dual_activation.h>
+#include <statmech/gp.h>
 #include <statmech/init.h>
 #include <statmech/macros.h>
 #include <statmech/meanfield.h>
