@@ -12,8 +12,8 @@ from statmech._build_check import check_torch_compatibility as _check_torch_comp
 _check_torch_compatibility()
 
 from statmech import meanfield, ops  # noqa: E402
-from statmech import diagnostics, init, nn  # noqa: E402
+from statmech import diagnostics, gp, init, nn  # noqa: E402
 
 __version__ = _C.version()
 
-__all__ = ["diagnostics", "init", "meanfield", "nn", "ops", "__version__"]
+__all__ = ["diagnostics", "gp", "init", "meanfield", "nn", "ops", "__version__"]

@@ -10,6 +10,7 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <array>
 #include <vector>
 
@@ -73,17 +74,19 @@ EntryParams<T> entry_params(const FcKernelConfig& config, double sigma_w2, doubl
 
 // Symmetric problems (x2 is None) evaluate the upper triangle only. Row i has N - i entries there,
 // so rows are handed out in pairs (i, N - 1 - i) of equal total work.
+// Small problems run on the calling thread (a parallel region costs more than they do).
 template <typename Fn>
-void for_rows(int64_t rows, bool triangular, Fn&& fn) {
+void for_rows(int64_t rows, int64_t columns, bool triangular, Fn&& fn) {
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(columns * 4, 1));
   if (!triangular) {
-    at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         fn(i);
       }
     });
     return;
   }
-  at::parallel_for(0, (rows + 1) / 2, 1, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, (rows + 1) / 2, grain, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       fn(p);
       if (rows - 1 - p != p) {
@@ -142,7 +145,7 @@ at::Tensor fc_kernel_cpu(
         });
         return;
       }
-      for_rows(n, triangular, [&](int64_t i) {
+      for_rows(n, m, triangular, [&](int64_t i) {
         for (int64_t j = triangular ? i : 0; j < m; ++j) {
           const int64_t jr = column_offset + j;
           scalar_t value, tangent;
@@ -232,7 +235,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fc_kernel_backward_cp
           });
           return;
         }
-        for_rows(n, triangular, [&](int64_t i) {
+        for_rows(n, m, triangular, [&](int64_t i) {
           run([&](auto& work, auto& row_a, auto& row_b) {
             for (int64_t j = triangular ? i : 0; j < m; ++j) {
               const int64_t index = i * m + j;
