@@ -29,6 +29,15 @@
 
 namespace statmech::dual::entry {
 
+// float overloads on the host (the global ::sqrt etc. take double); CUDA has both on the device.
+using std::atan2;
+using std::cos;
+using std::cosh;
+using std::exp;
+using std::sin;
+using std::sinh;
+using std::sqrt;
+
 // The activations with a closed form (has_closed_form in activation_traits.h).
 enum class Form : int { Linear, Relu, LeakyRelu, Abs, Step, Sign, Erf, Sin, Cos };
 

@@ -196,4 +196,54 @@ RowTables row_tables(
   return t;
 }
 
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> finish_backward(
+    const RowTables& tables, const std::vector<double>& norms, const std::vector<double>& grad_rows,
+    double entry_grad_w, double entry_grad_b, const at::Tensor& cross, const at::Tensor& a, const at::Tensor& other,
+    bool diagonal, double w, std::array<bool, 4> output_mask, const at::Tensor& sigma_w2,
+    const at::Tensor& sigma_b2) {
+  // The first pass in reverse: q^{l+1} = sigma_w2 m2(q^l) + sigma_b2, q^0 = sigma_w2 |x|^2 / d + sigma_b2.
+  const int64_t rows = tables.rows;
+  const int64_t depth = tables.depth;
+  const int64_t stride = depth + 1;
+  const int64_t n = a.size(0);
+  double total_w = entry_grad_w, total_b = entry_grad_b;
+  std::vector<double> grad_norm(rows, 0.0);
+  std::vector<double> gq(stride);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::copy(grad_rows.begin() + r * stride, grad_rows.begin() + (r + 1) * stride, gq.begin());
+    for (int64_t l = depth - 1; l >= 0; --l) {
+      gq[l] += gq[l + 1] * w * tables.slope[r * depth + l];
+      total_w += gq[l + 1] * tables.second[r * depth + l];
+      total_b += gq[l + 1];
+    }
+    total_w += gq[0] * norms[r];
+    total_b += gq[0];
+    grad_norm[r] = gq[0] * w;
+  }
+  // d/d(x_i . x_j) and d/d(|x_r|^2 / d) back to the inputs: two GEMMs and a row scaling.
+  const at::Tensor norm_grad = at::from_blob(grad_norm.data(), {rows}, at::TensorOptions().dtype(at::kDouble))
+                                   .to(a.options())
+                                   .mul_(2.0 / static_cast<double>(a.size(1)));
+  at::Tensor grad_x1, grad_x2, grad_w2, grad_b2;
+  if (output_mask[0]) {
+    if (diagonal) {
+      grad_x1 = other.defined() ? cross.unsqueeze(1) * other : cross.unsqueeze(1) * a * 2;
+    } else {
+      grad_x1 = other.defined() ? at::mm(cross, other) : at::mm(cross, a).add_(at::mm(cross.t(), a));
+    }
+    grad_x1.addcmul_(norm_grad.slice(0, 0, n).unsqueeze(1), a);
+  }
+  if (output_mask[1] && other.defined()) {
+    grad_x2 = diagonal ? cross.unsqueeze(1) * a : at::mm(cross.t(), a);
+    grad_x2.addcmul_(norm_grad.slice(0, n, rows).unsqueeze(1), other);
+  }
+  if (output_mask[2]) {
+    grad_w2 = at::scalar_tensor(total_w, sigma_w2.options());
+  }
+  if (output_mask[3]) {
+    grad_b2 = at::scalar_tensor(total_b, sigma_b2.options());
+  }
+  return {grad_x1, grad_x2, grad_w2, grad_b2};
+}
+
 } // namespace statmech::gp

@@ -19,7 +19,9 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <optional>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -80,5 +82,15 @@ RowTables row_tables(
 
 // |x_r|^2 / d of x1 rows then x2 rows (x2 may be undefined), as float64 on the host.
 std::vector<double> squared_row_norms(const at::Tensor& x1, const at::Tensor& x2);
+
+// The device-independent end of the backward: runs the first pass in reverse from the summed
+// per-row gradients grad_rows [rows, depth + 1] (d/dq^l), and turns cross = d/d(x_i . x_j)
+// ([N, M], or [N] with diagonal; upper-triangular-only allowed when x2 is None) into input
+// gradients with GEMMs. entry_grad_* are the entries' direct sigma gradients.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> finish_backward(
+    const RowTables& tables, const std::vector<double>& norms, const std::vector<double>& grad_rows,
+    double entry_grad_w, double entry_grad_b, const at::Tensor& cross, const at::Tensor& a, const at::Tensor& other,
+    bool diagonal, double w, std::array<bool, 4> output_mask, const at::Tensor& sigma_w2,
+    const at::Tensor& sigma_b2);
 
 } // namespace statmech::gp

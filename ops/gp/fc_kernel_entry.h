@@ -6,9 +6,12 @@
 
 #include "ops/common/kernel_entry.h"
 
+#include <cmath>
 #include <cstdint>
 
 namespace statmech::gp {
+
+using std::sqrt;
 
 template <typename T>
 struct EntryParams {

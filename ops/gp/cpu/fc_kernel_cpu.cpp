@@ -255,54 +255,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fc_kernel_backward_cp
       });
     });
   }
-  // The first pass in reverse: q^{l+1} = sigma_w2 m2(q^l) + sigma_b2, q^0 = sigma_w2 |x|^2 / d + sigma_b2.
   double total_w = 0.0, total_b = 0.0;
   for (int t = 0; t < threads; ++t) {
     total_w += grad_w[t];
     total_b += grad_b[t];
   }
-  std::vector<double> grad_norm(rows, 0.0);
-  for (int64_t r = 0; r < rows; ++r) {
-    std::vector<double> gq(stride, 0.0);
-    for (int t = 0; t < threads; ++t) {
-      for (int64_t l = 0; l < stride; ++l) {
-        gq[l] += grad_q[t][r * stride + l];
-      }
+  std::vector<double> grad_rows(rows * stride, 0.0);
+  for (int t = 0; t < threads; ++t) {
+    for (int64_t i = 0; i < rows * stride; ++i) {
+      grad_rows[i] += grad_q[t][i];
     }
-    for (int64_t l = depth - 1; l >= 0; --l) {
-      gq[l] += gq[l + 1] * w * tables.slope[r * depth + l];
-      total_w += gq[l + 1] * tables.second[r * depth + l];
-      total_b += gq[l + 1];
-    }
-    total_w += gq[0] * norms[r];
-    total_b += gq[0];
-    grad_norm[r] = gq[0] * w;
   }
-  // d/d(x_i . x_j) and d/d(|x_r|^2 / d) back to the inputs: two GEMMs and a row scaling.
-  const auto options = at::TensorOptions().dtype(at::kDouble);
-  const at::Tensor norm_grad = at::from_blob(grad_norm.data(), {rows}, options).to(a.scalar_type())
-                                   .mul_(2.0 / static_cast<double>(features));
-  at::Tensor grad_x1, grad_x2, grad_w2, grad_b2;
-  const at::Tensor& cross = dots;
-  if (output_mask[0]) {
-    if (diagonal) {
-      grad_x1 = other.defined() ? cross.unsqueeze(1) * other : cross.unsqueeze(1) * a * 2;
-    } else {
-      grad_x1 = other.defined() ? at::mm(cross, other) : at::mm(cross, a).add_(at::mm(cross.t(), a));
-    }
-    grad_x1.addcmul_(norm_grad.slice(0, 0, n).unsqueeze(1), a);
-  }
-  if (output_mask[1] && other.defined()) {
-    grad_x2 = diagonal ? cross.unsqueeze(1) * a : at::mm(cross.t(), a);
-    grad_x2.addcmul_(norm_grad.slice(0, n, rows).unsqueeze(1), other);
-  }
-  if (output_mask[2]) {
-    grad_w2 = at::scalar_tensor(total_w, sigma_w2.options());
-  }
-  if (output_mask[3]) {
-    grad_b2 = at::scalar_tensor(total_b, sigma_b2.options());
-  }
-  return {grad_x1, grad_x2, grad_w2, grad_b2};
+  return finish_backward(
+      tables, norms, grad_rows, total_w, total_b, dots, a, other, diagonal, w, output_mask, sigma_w2, sigma_b2);
 }
 
 } // namespace
