@@ -2,6 +2,7 @@
 
 #include "ops/gp/fc_kernel.h"
 #include "ops/gp/fc_kernel_entry.h"
+#include "ops/gp/cpu/fc_kernel_simd.h"
 
 #include "ops/common/checks.h"
 
@@ -65,6 +66,18 @@ void with_dual(const FcKernelConfig& config, const RowTables& tables, const Type
           tables.terms.data(), config.depth});
   }
 }
+
+// Which closed form a dual evaluator is, for the vectorised path.
+template <typename Dual>
+struct VectorForm {
+  static constexpr bool kVectorised = false;
+  static constexpr Form kForm = Form::Linear;
+};
+template <Form F, typename T>
+struct VectorForm<ClosedFormDual<F, T>> {
+  static constexpr bool kVectorised = F != Form::Sin && F != Form::Cos;
+  static constexpr Form kForm = F;
+};
 
 template <typename T>
 EntryParams<T> entry_params(const FcKernelConfig& config, double sigma_w2, double sigma_b2, int64_t features) {
@@ -145,16 +158,50 @@ at::Tensor fc_kernel_cpu(
         });
         return;
       }
+      using Dual = std::decay_t<decltype(dual)>;
+      bool vectorised = false;
+      std::vector<scalar_t> columns_q;
+#if defined(STATMECH_GP_SIMD)
+      if constexpr (VectorForm<Dual>::kVectorised) {
+        vectorised = simd::available();
+        if (vectorised) {
+          // The columns' variances, transposed so a chunk of columns is one contiguous load.
+          columns_q.resize(std::max<int64_t>(depth, 1) * m);
+          for (int64_t j = 0; j < m; ++j) {
+            for (int64_t l = 0; l < depth; ++l) {
+              columns_q[l * m + j] = q[(column_offset + j) * stride + l];
+            }
+          }
+        }
+      }
+#endif
       for_rows(n, m, triangular, [&](int64_t i) {
-        for (int64_t j = triangular ? i : 0; j < m; ++j) {
+        const int64_t first = triangular ? i : 0;
+        int64_t j = first;
+#if defined(STATMECH_GP_SIMD)
+        if constexpr (VectorForm<Dual>::kVectorised) {
+          if (vectorised) {
+            constexpr int64_t width = simd::Lanes<scalar_t>::kWidth;
+            const int64_t chunks = (m - first) / width;
+            simd::row_chunks<VectorForm<Dual>::kForm, scalar_t>(
+                params, static_cast<scalar_t>(config.activation.parameter()), q + i * stride,
+                columns_q.data() + first, m, dot_ptr + i * m + first, chunks,
+                nngp_out ? nngp_out + i * m + first : nullptr, ntk_out ? ntk_out + i * m + first : nullptr);
+            j = first + chunks * width;
+          }
+        }
+#endif
+        for (; j < m; ++j) {
           const int64_t jr = column_offset + j;
           scalar_t value, tangent;
           entry_forward(dual, params, i, jr, q + i * stride, q + jr * stride, dot_ptr[i * m + j], value, tangent);
           if (nngp_out) nngp_out[i * m + j] = value;
           if (ntk_out) ntk_out[i * m + j] = tangent;
-          if (triangular && j != i) {
-            if (nngp_out) nngp_out[j * m + i] = value;
-            if (ntk_out) ntk_out[j * m + i] = tangent;
+        }
+        if (triangular) {
+          for (int64_t k = i + 1; k < m; ++k) {
+            if (nngp_out) nngp_out[k * m + i] = nngp_out[i * m + k];
+            if (ntk_out) ntk_out[k * m + i] = ntk_out[i * m + k];
           }
         }
       });
