@@ -110,3 +110,33 @@ TEST(GpFcKernel, CudaMatchesCpu) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(GpModules, KernelModulesMatchOperatorAndTrain) {
+  torch::manual_seed(4);
+  const auto x = torch::randn({6, 3}, torch::kDouble);
+  statmech::nn::NTKKernel ntk(statmech::nn::FCKernelOptions().depth(3).activation("erf").sigma_w2(1.5).sigma_b2(0.2));
+  statmech::nn::NNGPKernel nngp(statmech::nn::FCKernelOptions().depth(3).activation("erf").sigma_w2(1.5).sigma_b2(0.2));
+  const auto ref = statmech::gp::fc_kernel(x, std::nullopt, 1.5, 0.2, 3, "erf");
+  EXPECT_TRUE(torch::allclose(ntk->forward(x), ref[1], 1e-6, 1e-6)); // sigmas are float32 parameters
+  EXPECT_TRUE(torch::allclose(nngp->forward(x), ref[0], 1e-6, 1e-6));
+  EXPECT_TRUE(torch::allclose(nngp->forward(x, std::nullopt, true), nngp->forward(x).diagonal()));
+
+  statmech::nn::ExactGP gp(statmech::nn::FCKernel("nngp", statmech::nn::FCKernelOptions().depth(2)), 0.05);
+  gp->fit(x, torch::sin(x.sum(1)));
+  torch::optim::Adam opt(gp->parameters(), torch::optim::AdamOptions(0.05));
+  const double start = gp->loss().item<double>();
+  for (int step = 0; step < 15; ++step) {
+    opt.zero_grad();
+    auto loss = gp->loss();
+    loss.backward();
+    opt.step();
+  }
+  EXPECT_LT(gp->loss().item<double>(), start);
+  const auto [mean, var] = gp->posterior(torch::randn({4, 3}, torch::kDouble));
+  EXPECT_EQ(mean.sizes(), (std::vector<int64_t>{4}));
+  EXPECT_TRUE((var >= 0).all().item<bool>());
+}
+
+} // namespace

@@ -8,6 +8,7 @@
 #include <statmech/init.h>
 #include <statmech/macros.h>
 #include <statmech/meanfield.h>
+#include <statmech/nn/gp.h>
 #include <statmech/ops.h>
 #include <statmech/version.h>
 
