@@ -86,5 +86,6 @@ setup(
     ext_modules=[CMakeExtension("statmech._C")],
     cmdclass={"build_ext": CMakeBuild},
     install_requires=[torch_requirement()],
+    extras_require={"gpytorch": ["gpytorch"]},
     zip_safe=False,
 )

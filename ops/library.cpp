@@ -193,6 +193,30 @@ TORCH_LIBRARY(statmech, m) {
       {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
 
   // ---- Gaussian-process kernels: NNGP / NTK (ops/gp) ---------------------------------------------
+  // Infinite-width kernels of the fully connected network [Dense, phi] x depth + Dense, weights
+  // N(0, sigma_w2 / fan_in), biases N(0, sigma_b2) (variances, 0-d tensors). x1 [N, d], x2 [M, d]
+  // (None: x2 = x1). Returns [outputs, N, M] (or [outputs, N] with diagonal): the NNGP kernel if
+  // nngp, then the NTK if ntk. parameterization "ntk" or "standard" (width: the hidden width n of
+  // the standard parameterisation's NTK); activation_parameter: leaky_relu's slope.
+  m.def(
+      "fc_kernel(Tensor x1, Tensor? x2, Tensor sigma_w2, Tensor sigma_b2, int depth, str activation,"
+      " float? activation_parameter=None, str parameterization=\"ntk\", float width=1., bool nngp=True,"
+      " bool ntk=True, bool diagonal=False) -> Tensor",
+      {at::Tag::pt2_compliant_tag});
+  // Gradients for (x1, x2, sigma_w2, sigma_b2) given grad of fc_kernel's output; those not in
+  // output_mask (and x2's when x2 is None) are returned undefined. Recomputes the forward per entry.
+  m.def(
+      "_fc_kernel_backward(Tensor grad, Tensor x1, Tensor? x2, Tensor sigma_w2, Tensor sigma_b2, int depth,"
+      " str activation, float? activation_parameter, str parameterization, float width, bool nngp, bool ntk,"
+      " bool diagonal, bool[4] output_mask) -> (Tensor, Tensor, Tensor, Tensor)",
+      {at::Tag::pt2_compliant_tag});
+  // K(x1, x2) @ v for one kernel ("nngp" or "ntk"), v [M] or [M, k], evaluated in blocks of
+  // block_size rows of x1 (0: automatic, ~64 MiB of kernel per block), never materialising K.
+  m.def(
+      "fc_kernel_matmul(Tensor x1, Tensor? x2, Tensor v, Tensor sigma_w2, Tensor sigma_b2, int depth,"
+      " str activation, float? activation_parameter=None, str parameterization=\"ntk\", float width=1.,"
+      " str kernel=\"ntk\", int block_size=0) -> Tensor",
+      {at::Tag::pt2_compliant_tag});
 
   // ---- mean-field kernel shaping (ops/meanfield) --------------------------------------------------
   // phi_hat(x) = output_scale * (phi(input_scale * x + input_shift) + output_shift), element-wise,

@@ -12,8 +12,8 @@ from statmech._build_check import check_torch_compatibility as _check_torch_comp
 _check_torch_compatibility()
 
 from statmech import meanfield, ops  # noqa: E402
-from statmech import diagnostics, hopfield, init, modern_hopfield, nn  # noqa: E402
+from statmech import diagnostics, gp, hopfield, init, modern_hopfield, nn  # noqa: E402
 
 __version__ = _C.version()
 
-__all__ = ["diagnostics", "hopfield", "init", "meanfield", "modern_hopfield", "nn", "ops", "__version__"]
+__all__ = ["diagnostics", "gp", "hopfield", "init", "meanfield", "modern_hopfield", "nn", "ops", "__version__"]

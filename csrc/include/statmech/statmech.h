@@ -5,12 +5,14 @@
 #include <statmech/activation.h>
 #include <statmech/binary_hopfield.h>
 #include <statmech/dual_activation.h>
+#include <statmech/gp.h>
 #include <statmech/init.h>
 #include <statmech/macros.h>
 #include <statmech/kernel_shaping.h>
 #include <statmech/meanfield.h>
 #include <statmech/nn/transformed_activation.h>
 #include <statmech/nn/rbm.h>
+#include <statmech/nn/gp.h>
 #include <statmech/ops.h>
 #include <statmech/version.h>
 
