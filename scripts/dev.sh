@@ -25,6 +25,7 @@ INSTALL=$ROOT/build/install
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}
 
 step() { printf '\n== %s\n' "$*"; }
+have() { "$1" --version >/dev/null 2>&1; }  # installed and runnable
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # --- the Python interpreter ------------------------------------------------------------------------
@@ -51,7 +52,7 @@ choose_python() {
 # --- system packages -------------------------------------------------------------------------------
 check_system_packages() {
   local missing=() want_tests=$1
-  command -v cmake >/dev/null || missing+=(cmake)
+  have cmake || missing+=(cmake)
   command -v c++ >/dev/null || command -v g++ >/dev/null || missing+=(g++)
   if [ "$want_tests" = 1 ] && [ ! -f /usr/include/gtest/gtest.h ] && [ ! -f /usr/src/googletest/CMakeLists.txt ]; then
     missing+=(libgtest-dev)
@@ -71,8 +72,8 @@ check_system_packages() {
   cmake_version=$(cmake --version | head -n1 | awk '{print $3}')
   printf '3.22\n%s\n' "$cmake_version" | sort -V -C ||
     die "CMake $cmake_version is too old: 3.22 or newer is needed (pip install cmake)"
-  command -v ninja >/dev/null || echo "note: ninja not found, building with Makefiles (optional: apt-get install ninja-build)"
-  command -v ccache >/dev/null || echo "note: ccache not found, rebuilds compile everything (optional: apt-get install ccache)"
+  have ninja || echo "note: ninja not found, building with Makefiles (optional: apt-get install ninja-build)"
+  have ccache || echo "note: ccache not found, rebuilds compile everything (optional: apt-get install ccache)"
   return 0
 }
 
@@ -116,7 +117,7 @@ setup() {
 }
 
 consumer_generator() {
-  if [ -z "${CMAKE_GENERATOR:-}" ] && command -v ninja >/dev/null; then echo "-GNinja"; fi
+  if [ -z "${CMAKE_GENERATOR:-}" ] && have ninja; then echo "-GNinja"; fi
 }
 
 run_tests() {

@@ -23,7 +23,8 @@
 // baseline ISA, and picks one at load time. (An ISA level, not "arch=haswell": GCC dispatches that
 // clone on the CPU model, so AMD CPUs with AVX2 would get the baseline one.) The build probes the
 // attribute (csrc/cmake/statmechTargetClones.cmake) and defines STATMECH_HAVE_TARGET_CLONES where
-// it compiles and links (GCC 11+, clang 14+ on x86-64); elsewhere the kernel is compiled once.
+// it compiles and links for a function template (GCC 11+ on x86-64; not clang, which does not
+// multiversion templates); elsewhere the kernel is compiled once.
 #if defined(STATMECH_HAVE_TARGET_CLONES)
 #define STATMECH_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else

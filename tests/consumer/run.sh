@@ -7,7 +7,7 @@ python=$1 install=$2 torch_prefix=$3
 build=$(mkdir -p "$4" && cd "$4" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 generator=()
-if [ -z "${CMAKE_GENERATOR:-}" ] && command -v ninja >/dev/null; then generator=(-G Ninja); fi
+if [ -z "${CMAKE_GENERATOR:-}" ] && ninja --version >/dev/null 2>&1; then generator=(-G Ninja); fi
 cmake -S "$here" -B "$build" "${generator[@]}" -DCMAKE_PREFIX_PATH="$install;$torch_prefix" >/dev/null
 cmake --build "$build"
 # The operators must come from libstatmech, which the linker kept although nothing references it.

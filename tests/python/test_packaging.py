@@ -121,3 +121,21 @@ def test_missing_requirements_are_named_without_the_network(tmp_path):
     assert any(line.startswith("statmech-no-such-package: not installed") for line in lines), result.stdout
     assert any(line.startswith("pytest:") and "installed, pytest<1 wanted" in line for line in lines)
     assert not any(line.startswith("torch") for line in lines)
+
+
+def test_the_repository_cites_nothing_outside_itself():
+    """Design notes live in docs/; no file points at documents that exist only outside the repo."""
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if files.returncode != 0:
+        pytest.skip("not a git checkout")
+    outside = ["DESIGN" + ".md", "STYLE" + ".md", "../" + "shared"]
+    offenders = []
+    for name in files.stdout.split():
+        path = ROOT / name
+        if not path.is_file() or path.suffix in {".png", ".pt", ".whl"}:
+            continue
+        text = path.read_text(errors="ignore")
+        offenders += [f"{name}: {word}" for word in outside if word in text]
+    assert not offenders, offenders
+    for doc in ("design.md", "dual_activation.md", "build.md"):
+        assert (ROOT / "docs" / doc).is_file()
