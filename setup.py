@@ -127,6 +127,7 @@ def ensure_configured(build_dir: Path) -> None:
     if _generator():
         configure += ["-G", _generator()]
     subprocess.check_call(configure)
+    build_dir.mkdir(parents=True, exist_ok=True)
     key_path.write_text(json.dumps(key, indent=1) + "\n")
 
 
@@ -180,20 +181,22 @@ def torch_requirement() -> str:
     return f"torch=={torch.__version__.split('+')[0]}"
 
 
-setup(
-    name="torch-statmech",
-    version=VERSION,
-    description="Statistical mechanics of neural networks for PyTorch: energy-based layers, "
-    "edge-of-chaos initialisation, NNGP/NTK kernels",
-    long_description=(ROOT / "README.md").read_text(),
-    long_description_content_type="text/markdown",
-    license="BSD-3-Clause",
-    python_requires=">=3.10",
-    package_dir={"": "python"},
-    packages=find_packages("python"),
-    package_data={"statmech": ["py.typed", "*.pyi"]},
-    ext_modules=[CMakeExtension("statmech._C")],
-    cmdclass={"build_ext": CMakeBuild},
-    install_requires=[torch_requirement()],
-    zip_safe=False,
-)
+# pip (setuptools' build backend) and `python setup.py` run this file as __main__; tests import it.
+if __name__ == "__main__":
+    setup(
+        name="torch-statmech",
+        version=VERSION,
+        description="Statistical mechanics of neural networks for PyTorch: energy-based layers, "
+        "edge-of-chaos initialisation, NNGP/NTK kernels",
+        long_description=(ROOT / "README.md").read_text(),
+        long_description_content_type="text/markdown",
+        license="BSD-3-Clause",
+        python_requires=">=3.10",
+        package_dir={"": "python"},
+        packages=find_packages("python"),
+        package_data={"statmech": ["py.typed", "*.pyi"]},
+        ext_modules=[CMakeExtension("statmech._C")],
+        cmdclass={"build_ext": CMakeBuild},
+        install_requires=[torch_requirement()],
+        zip_safe=False,
+    )

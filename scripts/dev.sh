@@ -42,7 +42,11 @@ choose_python() {
   fi
   if [ ! -x "$ROOT/.venv/bin/python" ]; then
     step "no virtual environment is active: creating .venv (with the system's site-packages, so an installed torch is reused)"
-    "$base" -m venv --system-site-packages "$ROOT/.venv" ||
+    # Without a pip of its own when the system has one: a fresh venv's bundled pip and setuptools
+    # would shadow the system's newer ones and send pip to the network for setuptools.
+    local without_pip=()
+    "$base" -m pip --version >/dev/null 2>&1 && without_pip=(--without-pip)
+    "$base" -m venv --system-site-packages "${without_pip[@]}" "$ROOT/.venv" ||
       die "could not create .venv: install the venv module (Debian/Ubuntu: apt-get install python3-venv)"
   fi
   PYTHON=$ROOT/.venv/bin/python

@@ -5,6 +5,7 @@ these are the parts that run in a second.
 """
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -139,3 +140,40 @@ def test_the_repository_cites_nothing_outside_itself():
     assert not offenders, offenders
     for doc in ("design.md", "dual_activation.md", "build.md"):
         assert (ROOT / "docs" / doc).is_file()
+
+
+def _load_setup_py():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("statmech_setup_py", ROOT / "setup.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # defines the helpers; setup() runs only as __main__
+    return module
+
+
+def test_build_directory_is_configured_again_when_the_setup_changes(tmp_path, monkeypatch):
+    setup_py = _load_setup_py()
+    configured = []
+    monkeypatch.setattr(setup_py.subprocess, "check_call", lambda cmd: configured.append(cmd))
+    monkeypatch.setenv("STATMECH_WITH_CUDA", "0")
+    build = tmp_path / "cmake"
+
+    setup_py.ensure_configured(build)  # first time: configure
+    assert len(configured) == 1 and "-DSTATMECH_WITH_CUDA=OFF" in configured[0]
+    build.mkdir(exist_ok=True)
+    (build / "CMakeCache.txt").write_text("")
+    (build / "stale.o").write_text("")
+
+    setup_py.ensure_configured(build)  # nothing changed: nothing to do
+    assert len(configured) == 1 and (build / "stale.o").exists()
+
+    monkeypatch.setattr(setup_py, "build_key", lambda: dict(json.loads((build / setup_py.KEY_FILE).read_text()),
+                                                            torch="2.99.0"))
+    setup_py.ensure_configured(build)  # another torch: from scratch
+    assert len(configured) == 2 and not (build / "stale.o").exists()
+
+    key = setup_py.build_key()
+    for field in ("python", "ext_suffix", "torch", "torch_cuda", "with_cuda", "cuda_toolkit", "cuda_arch_list",
+                  "cxx", "generator"):
+        assert field in key
+
