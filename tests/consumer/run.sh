@@ -8,6 +8,10 @@ build=$(mkdir -p "$4" && cd "$4" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 generator=()
 if [ -z "${CMAKE_GENERATOR:-}" ] && ninja --version >/dev/null 2>&1; then generator=(-G Ninja); fi
+# The installed package names no path of the build machine: torch comes in through imported targets.
+if grep -nE '[";]/[A-Za-z_.]' "$install"/lib/cmake/statmech/statmechTargets*.cmake; then
+  echo "absolute paths in the installed statmechTargets*.cmake"; exit 1
+fi
 cmake -S "$here" -B "$build" "${generator[@]}" -DCMAKE_PREFIX_PATH="$install;$torch_prefix" >/dev/null
 cmake --build "$build"
 # The operators must come from libstatmech, which the linker kept although nothing references it.
