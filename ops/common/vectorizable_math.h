@@ -19,6 +19,18 @@
 #define STATMECH_ALWAYS_INLINE inline
 #endif
 
+// STATMECH_CPU_CLONES before a kernel compiles it twice, for x86-64-v3 (AVX2 + FMA) and for the
+// baseline ISA, and picks one at load time. (An ISA level, not "arch=haswell": GCC dispatches that
+// clone on the CPU model, so AMD CPUs with AVX2 would get the baseline one.) The build probes the
+// attribute (csrc/cmake/statmechTargetClones.cmake) and defines STATMECH_HAVE_TARGET_CLONES where
+// it compiles and links for a function template (GCC 11+ on x86-64; not clang, which does not
+// multiversion templates); elsewhere the kernel is compiled once.
+#if defined(STATMECH_HAVE_TARGET_CLONES)
+#define STATMECH_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define STATMECH_CPU_CLONES
+#endif
+
 namespace statmech::math {
 
 template <typename T>

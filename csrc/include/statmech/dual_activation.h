@@ -10,7 +10,7 @@
 //
 // How each is computed (see DualKernel):
 // - closed forms for linear, relu, leaky_relu, abs, step, sign, erf, sin, cos (closed_forms.h);
-// - otherwise the Hermite (Mehler / Price) series of DESIGN.md when its remainder, bounded
+// - otherwise the Hermite (Mehler / Price) series of docs/dual_activation.md when its remainder, bounded
 //   rigorously through Parseval (hermite_series.h), is below 1e-14 of the Cauchy-Schwarz scale
 //   sqrt(E[phi(u)^2] E[phi(v)^2]);
 // - else (|c| near 1 at large variance, or a kinked activation whose coefficients decay slowly)

@@ -12,14 +12,8 @@
 
 #include <algorithm>
 
-// Compile the row pass twice, for x86-64-v3 (AVX2 + FMA) and for the baseline ISA, and pick at
-// load time. (Not "arch=haswell": GCC dispatches that clone on the CPU model, so AMD CPUs with
-// AVX2 would get the baseline one; an ISA level is dispatched on CPU features.)
-#if defined(__x86_64__) && defined(__GNUC__)
-#define STATMECH_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define STATMECH_CPU_CLONES
-#endif
+// The row pass is compiled for x86-64-v3 and the baseline ISA where the compiler can
+// (STATMECH_CPU_CLONES, ops/common/vectorizable_math.h).
 
 namespace statmech::rbm {
 namespace {

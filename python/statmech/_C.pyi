@@ -1,0 +1,109 @@
+# Type stubs of the native module statmech._C (csrc/python/*.cpp). Loading it registers the
+# operators under torch.ops.statmech; the module itself carries the non-tensor API.
+# tests/python/test_packaging.py checks that every public name of the module appears here.
+
+from typing import Callable, Dict, List, Tuple
+
+import torch
+
+def cuda_version() -> int:
+    """CUDA version the extension was compiled against (e.g. 13000), or -1 if built without CUDA."""
+
+def version() -> str:
+    """Version of the native library."""
+
+class _Meanfield:
+    class Activation:
+        @staticmethod
+        def named(name: str) -> "_Meanfield.Activation": ...
+        @staticmethod
+        def leaky_relu(negative_slope: float = 0.01) -> "_Meanfield.Activation": ...
+        @staticmethod
+        def elu(alpha: float = 1.0) -> "_Meanfield.Activation": ...
+        @staticmethod
+        def custom(fn: Callable[[torch.Tensor], torch.Tensor], name: str = "custom") -> "_Meanfield.Activation": ...
+        @staticmethod
+        def names() -> List[str]: ...
+        @property
+        def name(self) -> str: ...
+        @property
+        def parameter(self) -> float: ...
+        @property
+        def is_custom(self) -> bool: ...
+
+    class Phase:
+        ordered: "_Meanfield.Phase"
+        critical: "_Meanfield.Phase"
+        chaotic: "_Meanfield.Phase"
+        diverging: "_Meanfield.Phase"
+        unstable: "_Meanfield.Phase"
+        @property
+        def value(self) -> int: ...
+        @property
+        def name(self) -> str: ...
+
+    class FixedPoint:
+        sigma_w2: float
+        sigma_b2: float
+        q_star: float
+        stable: bool
+        c_star: float
+        chi_1: float
+        chi_c: float
+        xi_q: float
+        xi_c: float
+        phase: str
+
+    class PhaseDiagram:
+        sigma_w2: torch.Tensor
+        sigma_b2: torch.Tensor
+        q_star: torch.Tensor
+        c_star: torch.Tensor
+        chi_1: torch.Tensor
+        chi_c: torch.Tensor
+        xi_q: torch.Tensor
+        xi_c: torch.Tensor
+        phase: torch.Tensor
+        stable: torch.Tensor
+
+    @staticmethod
+    def moments(activation: "_Meanfield.Activation", q: float) -> Dict[str, float]: ...
+    @staticmethod
+    def dual_kernel(activation: "_Meanfield.Activation", q1: float, q2: float, c: float) -> Tuple[float, float]: ...
+    @staticmethod
+    def dual_kernel_uses_series(activation: "_Meanfield.Activation", q1: float, q2: float, c: float) -> bool: ...
+    @staticmethod
+    def phase_name(phase: "_Meanfield.Phase") -> str: ...
+    @staticmethod
+    def q_map(q: float, sigma_w2: float, sigma_b2: float, activation: "_Meanfield.Activation") -> float: ...
+    @staticmethod
+    def c_map(c: float, q: float, sigma_w2: float, sigma_b2: float, activation: "_Meanfield.Activation") -> float: ...
+    @staticmethod
+    def fixed_point(sigma_w2: float, sigma_b2: float, activation: "_Meanfield.Activation") -> "_Meanfield.FixedPoint": ...
+    @staticmethod
+    def critical_sigma_w2(sigma_b2: float, activation: "_Meanfield.Activation") -> float: ...
+    @staticmethod
+    def critical_point(q_star: float, activation: "_Meanfield.Activation") -> Tuple[float, float]: ...
+    @staticmethod
+    def critical_line(sigma_b2: torch.Tensor, activation: "_Meanfield.Activation") -> torch.Tensor: ...
+    @staticmethod
+    def phase_diagram(
+        sigma_w2: torch.Tensor, sigma_b2: torch.Tensor, activation: "_Meanfield.Activation"
+    ) -> "_Meanfield.PhaseDiagram": ...
+    @staticmethod
+    def gradient_growth(sigma_w2: float, sigma_b2: float, activation: "_Meanfield.Activation") -> float: ...
+    @staticmethod
+    def residual_gradient_growth(
+        sigma_w2: float,
+        sigma_b2: float,
+        activation: "_Meanfield.Activation",
+        depth: int,
+        sigma_v2: float = 1.0,
+        sigma_a2: float = 0.0,
+        p0: float = 1.0,
+    ) -> torch.Tensor: ...
+    @staticmethod
+    def batchnorm_gradient_growth(activation: "_Meanfield.Activation") -> float: ...
+
+# statmech._C.meanfield: the native half of statmech.meanfield.
+meanfield: _Meanfield
