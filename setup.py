@@ -181,21 +181,23 @@ def torch_requirement() -> str:
     return f"torch=={torch.__version__.split('+')[0]}"
 
 
-setup(
-    name="torch-statmech",
-    version=VERSION,
-    description="Statistical mechanics of neural networks for PyTorch: energy-based layers, "
-    "edge-of-chaos initialisation, NNGP/NTK kernels",
-    long_description=(ROOT / "README.md").read_text(),
-    long_description_content_type="text/markdown",
-    license="BSD-3-Clause",
-    python_requires=">=3.10",
-    package_dir={"": "python"},
-    packages=["statmech"],
-    ext_modules=[CMakeExtension("statmech._C")],
-    cmdclass={"build_ext": CMakeBuild},
-    install_requires=[torch_requirement()],
+# pip (setuptools' build backend) and `python setup.py` run this file as __main__; tests import it.
+if __name__ == "__main__":
+    setup(
+        name="torch-statmech",
+        version=VERSION,
+        description="Statistical mechanics of neural networks for PyTorch: energy-based layers, "
+        "edge-of-chaos initialisation, NNGP/NTK kernels",
+        long_description=(ROOT / "README.md").read_text(),
+        long_description_content_type="text/markdown",
+        license="BSD-3-Clause",
+        python_requires=">=3.10",
+        package_dir={"": "python"},
+        packages=find_packages("python"),
+        package_data={"statmech": ["py.typed", "*.pyi"]},
+        ext_modules=[CMakeExtension("statmech._C")],
+        cmdclass={"build_ext": CMakeBuild},
+        install_requires=[torch_requirement()],
         extras_require={"gpytorch": ["gpytorch"]},
-    extras_require={"gpytorch": ["gpytorch"]},
-    zip_safe=False,
-)
+        zip_safe=False,
+    )
