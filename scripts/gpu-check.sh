@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# One pass on a machine with an NVIDIA GPU: build the library with its CUDA kernels against the
+# installed torch, run the C++ and Python tests (the CUDA cases run there; CI has no GPU), and
+# the GPU rows of the benchmarks. Needs no network: GoogleTest comes from /usr/src/googletest, or
+# from a copy in .device/googletest when the machine has none.
+#
+#   scripts/gpu-check.sh            logs and benchmark output in $OUT (default build/gpu-check)
+#
+# Environment: PYTHON (default python3), TORCH_CUDA_ARCH_LIST (default: this GPU's architecture).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PYTHON=${PYTHON:-python3}
+OUT=${OUT:-$ROOT/build/gpu-check}
+BUILD=$ROOT/build/gpu
+mkdir -p "$OUT"
+step() { printf '\n== %s (%s s)\n' "$*" "$SECONDS"; }
+status=0
+
+step "machine"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
+"$PYTHON" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())" | tee -a "$OUT/gpu.txt"
+
+if [ ! -f /usr/src/googletest/CMakeLists.txt ] && [ -d .device/googletest ]; then
+  cp -r .device/googletest /usr/src/googletest
+fi
+if ! "$PYTHON" -c "import expecttest" 2>/dev/null && ls .device/whl/*.whl >/dev/null 2>&1; then
+  "$PYTHON" -m pip install -q --no-index --no-deps --target /tmp/site .device/whl/*.whl && export PYTHONPATH=/tmp/site
+fi
+
+step "build with CUDA kernels"
+arch=$("$PYTHON" -c "import torch; p = torch.cuda.get_device_capability(); print(f'{p[0]}.{p[1]}')")
+export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-$arch}
+cmake -S . -B "$BUILD" -G Ninja -DSTATMECH_WITH_CUDA=ON -DSTATMECH_BUILD_EXAMPLES=OFF \
+  -DCMAKE_PREFIX_PATH="$("$PYTHON" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')" \
+  -DPython_EXECUTABLE="$(command -v "$PYTHON")" >"$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
+grep "statmech:" "$OUT/configure.log"
+cmake --build "$BUILD" -j "$(nproc)" >"$OUT/build.log" 2>&1 || { grep -B2 -A12 "error" "$OUT/build.log" | head -80; exit 1; }
+cp "$BUILD"/_C.*.so "$BUILD"/libstatmech.so.* python/statmech/
+export PYTHONPATH=$ROOT/python${PYTHONPATH:+:$PYTHONPATH}
+
+step "C++ tests (ctest)"
+ctest --test-dir "$BUILD" -j 8 --output-on-failure >"$OUT/ctest.log" 2>&1 || status=1
+grep -E "tests passed|Failed|\*\*\*" "$OUT/ctest.log" | head -30
+grep -iE "cuda.*(Passed|Failed|Skipped)" "$OUT/ctest.log" | head -40
+
+step "Python tests (pytest${PYTEST_FILTER:+ -k $PYTEST_FILTER})"
+xdist=(); "$PYTHON" -c "import xdist" 2>/dev/null && xdist=(-n 8)
+filter=(); [ -n "${PYTEST_FILTER:-}" ] && filter=(-k "$PYTEST_FILTER")
+"$PYTHON" -m pytest tests/python -q -rfEs "${xdist[@]}" "${filter[@]}" -p no:cacheprovider >"$OUT/pytest.log" 2>&1 || status=1
+tail -30 "$OUT/pytest.log"
+
+step "GPU benchmark rows"
+bench() {  # bench NAME ARGS...: one benchmark on the GPU, output in $OUT/NAME.txt
+  local name=$1; shift
+  [ -f "benchmarks/$name.py" ] || return 0
+  echo "-- $name $*"
+  timeout "${BENCH_TIMEOUT:-90}" "$PYTHON" "benchmarks/$name.py" "$@" >"$OUT/$name.txt" 2>&1 || echo "($name exited $?)"
+  tail -12 "$OUT/$name.txt"
+}
+bench bench_rbm_free_energy --device cuda
+bench bench_hopfield_retrieval --device cuda
+bench bench_hopfield_classical --device cuda
+bench bench_rbm_training --device cuda --no-learnergy
+bench bench_rbm_ais --device cuda
+step "done, status $status"
+exit $status
