@@ -2,7 +2,7 @@
 # operators under torch.ops.statmech; the module itself carries the non-tensor API.
 # tests/python/test_packaging.py checks that every public name of the module appears here.
 
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
@@ -54,6 +54,23 @@ class _Meanfield:
         xi_c: float
         phase: str
 
+    class VarianceFixedPoint:
+        q: float
+        slope: float  # dq'/dq at q
+        stable: bool
+        basin_lo: float  # initial variances q0 in [basin_lo, basin_hi) reach this fixed point
+        basin_hi: float
+
+    class CriticalLine:
+        sigma_w2: torch.Tensor  # NaN where there is no stable edge of chaos
+        q_star: torch.Tensor
+        reason: torch.Tensor  # int codes, named by critical_reason_name
+
+    class CriticalCurve:
+        sigma_w2: torch.Tensor
+        sigma_b2: torch.Tensor
+        slope: torch.Tensor
+
     class PhaseDiagram:
         sigma_w2: torch.Tensor
         sigma_b2: torch.Tensor
@@ -104,6 +121,82 @@ class _Meanfield:
     ) -> torch.Tensor: ...
     @staticmethod
     def batchnorm_gradient_growth(activation: "_Meanfield.Activation") -> float: ...
+    @staticmethod
+    def q_map_tensor(
+        q: torch.Tensor, sigma_w2: torch.Tensor, sigma_b2: torch.Tensor, activation: "_Meanfield.Activation",
+        dropout: float = 0.0,
+    ) -> torch.Tensor: ...
+    @staticmethod
+    def c_map_tensor(
+        c: torch.Tensor, q: torch.Tensor, sigma_w2: torch.Tensor, sigma_b2: torch.Tensor,
+        activation: "_Meanfield.Activation", dropout: float = 0.0,
+    ) -> torch.Tensor: ...
+    @staticmethod
+    def fixed_points_tensor(
+        sigma_w2: torch.Tensor, sigma_b2: torch.Tensor, activation: "_Meanfield.Activation",
+        q0: Optional[torch.Tensor] = None, dropout: float = 0.0,
+    ) -> "_Meanfield.PhaseDiagram": ...
+    @staticmethod
+    def critical_line_with_reasons(
+        sigma_b2: torch.Tensor, activation: "_Meanfield.Activation", q0: Optional[float] = None
+    ) -> "_Meanfield.CriticalLine": ...
+    @staticmethod
+    def critical_reason_name(code: int) -> str: ...
+    @staticmethod
+    def critical_curve(q_star: torch.Tensor, activation: "_Meanfield.Activation") -> "_Meanfield.CriticalCurve": ...
 
 # statmech._C.meanfield: the native half of statmech.meanfield.
 meanfield: _Meanfield
+
+
+class _KernelShaping:
+    class ActivationTransform:
+        """phi_hat(x) = output_scale * (phi(input_scale * x + input_shift) + output_shift)."""
+
+        @property
+        def activation(self) -> "_Meanfield.Activation": ...
+        @property
+        def input_scale(self) -> float: ...
+        @property
+        def input_shift(self) -> float: ...
+        @property
+        def output_shift(self) -> float: ...
+        @property
+        def output_scale(self) -> float: ...
+        @property
+        def method(self) -> str: ...
+        @property
+        def local_target(self) -> float: ...
+        @property
+        def residual(self) -> float: ...
+
+    @staticmethod
+    def dks(
+        activation: "_Meanfield.Activation", depth: int, subnet_max_func: object, max_slope_func: object,
+        zeta: float, local_q_slope: float,
+    ) -> "_KernelShaping.ActivationTransform": ...
+    @staticmethod
+    def tat(
+        activation: "_Meanfield.Activation", depth: int, subnet_max_func: object, max_curv_func: object,
+        tau: float, eta: float,
+    ) -> "_KernelShaping.ActivationTransform": ...
+    @staticmethod
+    def local_maps(
+        activation: "_Meanfield.Activation", input_scale: float, input_shift: float, output_shift: float,
+        output_scale: float,
+    ) -> Dict[str, float]: ...
+
+# statmech._C.kernel_shaping: the native half of statmech.meanfield.dks / tat.
+kernel_shaping: _KernelShaping
+
+class _Hopfield:
+    @staticmethod
+    def run_module(
+        kind: str, input_size: int, kwargs: dict, state: Mapping[str, torch.Tensor], method: str,
+        inputs: Sequence[Optional[torch.Tensor]],
+    ) -> torch.Tensor:
+        """Build the C++ module `kind`, load `state` (a state_dict) and run `method` on `inputs` in
+        eval mode (used by the tests that compare the C++ and Python Hopfield modules)."""
+
+# statmech._C.hopfield: the C++ Hopfield modules, for cross-checks from Python.
+hopfield: _Hopfield
