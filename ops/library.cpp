@@ -53,10 +53,11 @@ TORCH_LIBRARY(statmech, m) {
   // Annealed importance sampling of log Z (Salakhutdinov & Murray 2008) from the base-rate model
   // with visible biases base_visible_bias, along betas (0 = b_0 < ... < b_K = 1; default their
   // 14,500 intermediate distributions), with `runs` independent runs. Returns (float64) log Z_hat,
-  // log(mean w - 3 sigma), log(mean w + 3 sigma) and the log importance weights [runs].
+  // log(mean w - 3 sigma), log(mean w + 3 sigma) and the log importance weights [runs]. With
+  // visible_log_variance, a Gaussian-Bernoulli RBM from the Gaussian base model N(base_visible_bias, s).
   m.def(
       "rbm_ais(Tensor weight, Tensor visible_bias, Tensor hidden_bias, Tensor base_visible_bias,"
-      " Tensor? betas=None, int runs=100, *, Generator? generator=None)"
+      " Tensor? betas=None, int runs=100, *, Generator? generator=None, Tensor? visible_log_variance=None)"
       " -> (Tensor log_z, Tensor log_z_lower, Tensor log_z_upper, Tensor log_weights)",
       {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
   // The CD-k / PCD-k loss mean F(visible) - mean F(v_model) of a Bernoulli RBM, v_model the end of

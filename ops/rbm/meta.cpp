@@ -55,8 +55,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> rbm_parallel_tempering_meta(
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rbm_ais_meta(
     const at::Tensor& weight, const at::Tensor& visible_bias, const at::Tensor& hidden_bias,
     const at::Tensor& base_visible_bias, const std::optional<at::Tensor>& betas, int64_t runs,
-    std::optional<at::Generator> /*generator*/) {
-  check_ais_inputs(weight, visible_bias, hidden_bias, base_visible_bias, betas, runs);
+    std::optional<at::Generator> /*generator*/, const std::optional<at::Tensor>& visible_log_variance) {
+  check_ais_inputs(weight, visible_bias, hidden_bias, base_visible_bias, betas, runs, visible_log_variance);
   const auto options = weight.options().dtype(at::kDouble);
   return {at::empty({}, options), at::empty({}, options), at::empty({}, options), at::empty({runs}, options)};
 }

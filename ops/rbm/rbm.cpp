@@ -43,9 +43,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> rbm_parallel_tempering(
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rbm_ais(
     const at::Tensor& weight, const at::Tensor& visible_bias, const at::Tensor& hidden_bias,
     const at::Tensor& base_visible_bias, const std::optional<at::Tensor>& betas, int64_t runs,
-    std::optional<at::Generator> generator) {
+    std::optional<at::Generator> generator, const std::optional<at::Tensor>& visible_log_variance) {
   static auto op = find_op<decltype(rbm_ais)>("statmech::rbm_ais");
-  return op.call(weight, visible_bias, hidden_bias, base_visible_bias, betas, runs, std::move(generator));
+  return op.call(weight, visible_bias, hidden_bias, base_visible_bias, betas, runs, std::move(generator), visible_log_variance);
 }
 
 std::tuple<at::Tensor, at::Tensor> rbm_contrastive_divergence(

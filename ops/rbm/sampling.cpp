@@ -84,9 +84,10 @@ void check_ais_inputs(
     const at::Tensor& hidden_bias,
     const at::Tensor& base_visible_bias,
     const std::optional<at::Tensor>& betas,
-    int64_t runs) {
+    int64_t runs,
+    const std::optional<at::Tensor>& visible_log_variance) {
   constexpr const char* op = "rbm_ais";
-  check_model(op, weight, visible_bias, hidden_bias, std::nullopt);
+  check_model(op, weight, visible_bias, hidden_bias, visible_log_variance);
   checks::floating(op, "base_visible_bias", base_visible_bias);
   checks::rank(op, "base_visible_bias", base_visible_bias, 1, "[visible]");
   checks::size(op, "base_visible_bias", base_visible_bias, 0, weight.sym_size(0), "the number of visible units weight.size(0)");
@@ -303,6 +304,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> rbm_parallel_tempering(
   return {v, h, acceptance};
 }
 
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ais_estimate(
+    const at::Tensor& log_z_base, const at::Tensor& log_weights, int64_t runs);
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gaussian_ais(
+    const at::Tensor& weight,
+    const at::Tensor& visible_bias,
+    const at::Tensor& hidden_bias,
+    const at::Tensor& base_visible_bias,
+    const at::Tensor& visible_log_variance,
+    const std::vector<double>& betas,
+    int64_t runs,
+    const std::optional<at::Generator>& generator);
+
 // Annealed importance sampling (Neal 2001; for RBMs Salakhutdinov & Murray 2008, section 4.2).
 // Intermediate distributions between the base-rate model A (weights 0, visible bias b_A) and
 // the model B, over the visible units with the hidden ones summed out:
@@ -311,6 +324,21 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> rbm_parallel_tempering(
 // log p*_k(v_k) - log p*_{k-1}(v_k) to its log weight and, for k < K, moves v_k to v_{k+1} by one
 // Gibbs sweep that leaves p_k invariant (h ~ sigmoid(b_k (c + vW)), v ~ sigmoid((1 - b_k) b_A +
 // b_k (a + h W^T))). log Z_B ~ log Z_0 + log mean exp(w). Log weights accumulate in float64.
+//
+// Gaussian visible layer (visible_log_variance given, s = exp(visible_log_variance); energy
+// E(v, h) = sum_i (v_i - a_i)^2 / (2 s_i) - c.h - (v / s) W h, as rbm_energy). The base model A is
+// the Gaussian layer alone: W = 0, hidden biases 0, visible means b_A, variances s. With
+// m = b_A the intermediate energies mix the quadratic terms geometrically and scale W, c by b_k:
+//   E_k(v, h) = sum_i [(1 - b_k)(v_i - m_i)^2 + b_k (v_i - a_i)^2] / (2 s_i) - b_k (c.h + (v / s) W h),
+//   log p*_k(v) = -sum_i [(1 - b_k)(v_i - m_i)^2 + b_k (v_i - a_i)^2] / (2 s_i) + sum_j softplus(b_k x_j),
+// x = c + (v / s) W. At b_0 = 0, Z_0 = prod_i sqrt(2 pi s_i) * 2^hidden (the Gaussian integral
+// times the 2^hidden free hidden states), i.e. log Z_0 = sum_i (1/2) log(2 pi s_i) + hidden log 2.
+// The weight update log p*_k(v) - log p*_{k-1}(v) = -(b_k - b_{k-1}) sum_i [(v_i - a_i)^2 -
+// (v_i - m_i)^2] / (2 s_i) + sum_j [softplus(b_k x_j) - softplus(b_{k-1} x_j)] (the first sum
+// vanishes for m = a). Gibbs at b_k: h | v ~ Bernoulli(sigmoid(b_k x)); completing the square in
+// v_i of E_k, [(1 - b_k)(v_i - m_i)^2 + b_k (v_i - a_i)^2 - 2 b_k v_i (W h)_i] / (2 s_i)
+//   = (v_i - mu_i)^2 / (2 s_i) + const,  mu = (1 - b_k) m + b_k (a + W h),
+// so v | h ~ N(mu, s) (the variances are not annealed). A run starts from v ~ N(m, s) = p_A.
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rbm_ais(
     const at::Tensor& weight,
     const at::Tensor& visible_bias,
@@ -318,11 +346,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rbm_ais(
     const at::Tensor& base_visible_bias,
     const std::optional<at::Tensor>& betas_arg,
     int64_t runs,
-    std::optional<at::Generator> generator) {
-  check_ais_inputs(weight, visible_bias, hidden_bias, base_visible_bias, betas_arg, runs);
+    std::optional<at::Generator> generator,
+    const std::optional<at::Tensor>& visible_log_variance) {
+  check_ais_inputs(weight, visible_bias, hidden_bias, base_visible_bias, betas_arg, runs, visible_log_variance);
   const std::vector<double> betas = checked_ais_betas(betas_arg.has_value() ? *betas_arg : default_ais_betas());
   const int64_t hidden = weight.size(1);
   const auto double_options = weight.options().dtype(at::kDouble);
+  if (visible_log_variance.has_value()) {
+    return gaussian_ais(
+        weight, visible_bias, hidden_bias, base_visible_bias, *visible_log_variance, betas, runs, generator);
+  }
 
   const at::Tensor bias_difference = (visible_bias - base_visible_bias).to(at::kDouble); // a - b_A
   at::Tensor v = bernoulli_from(base_visible_bias.sigmoid().expand({runs, weight.size(0)}).contiguous(), generator);
@@ -347,6 +380,60 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rbm_ais(
     }
   }
   const at::Tensor log_z_base = at::softplus(base_visible_bias.to(at::kDouble)).sum() + hidden * std::log(2.0);
+  return ais_estimate(log_z_base, log_weights, runs);
+}
+
+// rbm_ais for a Gaussian visible layer (the derivation is above rbm_ais).
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gaussian_ais(
+    const at::Tensor& weight,
+    const at::Tensor& visible_bias,
+    const at::Tensor& hidden_bias,
+    const at::Tensor& base_visible_bias,
+    const at::Tensor& visible_log_variance,
+    const std::vector<double>& betas,
+    int64_t runs,
+    const std::optional<at::Generator>& generator) {
+  const int64_t hidden = weight.size(1);
+  const at::Tensor variance = visible_log_variance.exp();
+  const at::Tensor std_dev = (0.5 * visible_log_variance).exp();
+  const at::Tensor scaled_weight = weight / variance.unsqueeze(1); // W / s, so x = c + v (W / s)
+  const at::Tensor inverse_variance64 = variance.reciprocal().to(at::kDouble);
+  const at::Tensor model_mean64 = visible_bias.to(at::kDouble);
+  const at::Tensor base_mean64 = base_visible_bias.to(at::kDouble);
+  const bool same_mean = at::equal(visible_bias, base_visible_bias);
+  const auto draw = [&](const at::Tensor& mean) {
+    return at::empty_like(mean).normal_(0, 1, generator).mul_(std_dev).add_(mean);
+  };
+  at::Tensor v = draw(base_visible_bias.expand({runs, weight.size(0)}).contiguous());
+  at::Tensor log_weights = at::zeros({runs}, weight.options().dtype(at::kDouble));
+  const int64_t last = static_cast<int64_t>(betas.size()) - 1;
+  for (int64_t k = 1; k <= last; ++k) {
+    const double beta = betas[k];
+    const double previous = betas[k - 1];
+    const at::Tensor x = at::addmm(hidden_bias, v, scaled_weight); // c + (v / s) W, model dtype
+    const at::Tensor x64 = x.to(at::kDouble);
+    log_weights.add_(at::softplus(x64 * beta).sum(1)).sub_(at::softplus(x64 * previous).sum(1));
+    if (!same_mean) {
+      const at::Tensor v64 = v.to(at::kDouble);
+      const at::Tensor quadratic_difference =
+          at::mv((v64 - model_mean64).square_().sub_((v64 - base_mean64).square_()), inverse_variance64);
+      log_weights.sub_(quadratic_difference, 0.5 * (beta - previous));
+    }
+    if (k < last) {
+      const at::Tensor h = bernoulli_from(x.mul(beta).sigmoid_(), generator);
+      at::Tensor mean = at::addmm(visible_bias, h, weight.t(), /*beta=*/beta, /*alpha=*/beta);
+      mean.add_(base_visible_bias, 1 - beta);
+      v = draw(mean);
+    }
+  }
+  const at::Tensor log_z_base =
+      0.5 * (visible_log_variance.to(at::kDouble) + std::log(2 * M_PI)).sum() + hidden * std::log(2.0);
+  return ais_estimate(log_z_base, log_weights, runs);
+}
+
+// log Z_base + log mean exp(log_weights) and its +-3 sigma ends, from the log weights [runs].
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ais_estimate(
+    const at::Tensor& log_z_base, const at::Tensor& log_weights, int64_t runs) {
   // Mean and standard deviation of the weights, scaled by their maximum so that nothing overflows:
   // the paper's log Z_hat +- 3 sigma is log(mean +- 3 std / sqrt(runs)).
   const at::Tensor max_log_weight = log_weights.max();

@@ -42,7 +42,8 @@ void check_ais_inputs(
     const at::Tensor& hidden_bias,
     const at::Tensor& base_visible_bias,
     const std::optional<at::Tensor>& betas,
-    int64_t runs);
+    int64_t runs,
+    const std::optional<at::Tensor>& visible_log_variance);
 
 void check_parallel_tempering_shapes(
     const at::Tensor& visible,

@@ -184,13 +184,18 @@ def rbm_ais(
     runs: int = 100,
     *,
     generator: Optional[torch.Generator] = None,
+    visible_log_variance: Optional[Tensor] = None,
 ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     r"""Annealed importance sampling estimate of :math:`\log Z` of a Bernoulli RBM
-    (Salakhutdinov & Murray 2008).
+    (Salakhutdinov & Murray 2008), or of a Gaussian-Bernoulli one with ``visible_log_variance``.
 
     Anneals from the base-rate model (no weights, visible biases ``base_visible_bias``, e.g.
     :func:`rbm_base_rate_bias` of the training data) to the model along ``betas``, with ``runs``
-    independent runs in one batch; the log weights are accumulated in float64.
+    independent runs in one batch; the log weights are accumulated in float64. With
+    ``visible_log_variance`` ``[visible]`` the base model is the Gaussian layer alone,
+    :math:`v \sim N(\text{base\_visible\_bias}, e^{\text{visible\_log\_variance}})` with free
+    hidden units (closed-form :math:`\log Z_0`), and the intermediate models scale ``weight`` and
+    ``hidden_bias`` by beta and mix the visible means (derivation in ``ops/rbm/sampling.cpp``).
 
     Args:
         betas: increasing schedule, ``betas[0] = 0``, ``betas[-1] = 1`` (checked); ``None`` uses
@@ -202,7 +207,10 @@ def rbm_ais(
         :math:`\log(\bar w \pm 3\sigma_{\bar w})` of the mean importance weight, the spread the
         paper reports (the lower bound is ``-inf`` when :math:`\bar w - 3\sigma \le 0`).
     """
-    return torch.ops.statmech.rbm_ais(weight, visible_bias, hidden_bias, base_visible_bias, betas, runs, generator=generator)
+    return torch.ops.statmech.rbm_ais(
+        weight, visible_bias, hidden_bias, base_visible_bias, betas, runs, generator=generator,
+        visible_log_variance=visible_log_variance,
+    )
 
 
 def rbm_log_partition(

@@ -282,6 +282,53 @@ def test_ais_float32_model_accumulates_in_float64():
     assert abs(float(log_z) - float(brute_force_log_z(W, a, c))) < 0.05
 
 
+def test_gaussian_ais_is_exact_when_the_model_is_the_base_model():
+    """W = 0, c = 0, base mean = a: every intermediate model is the base model, so every log weight
+    is 0 and log Z_hat is the closed form sum_i log sqrt(2 pi s_i) + hidden log 2."""
+    W, a, c, log_var = gaussian_model(4, 3)
+    W.zero_()
+    c.zero_()
+    log_z, lower, upper, log_weights = ops.rbm_ais(
+        W, a, c, a, torch.linspace(0, 1, 11, dtype=torch.float64), 7, visible_log_variance=log_var
+    )
+    assert_close(log_z, ops.rbm_log_partition(W, a, c, visible_log_variance=log_var), rtol=1e-12, atol=1e-12)
+    assert torch.all(log_weights.abs() < 1e-12) and lower == log_z == upper
+
+
+@pytest.mark.parametrize("base_shift", [0.0, 0.7])
+def test_gaussian_ais_matches_exact_log_z(base_shift):
+    """Gaussian-Bernoulli AIS (6 visible, 10 hidden, weights of scale 0.5, log variances of scale 0.3)
+    against the exact log Z that rbm_log_partition gets by enumerating the 2^10 hidden states: within
+    the reported +-3 sigma spread and 0.5 nats. base_shift moves the base model's mean away from the
+    model's visible biases, exercising the mixed quadratic term of the intermediate energies."""
+    W, a, c, log_var = gaussian_model(6, 10, seed=11)
+    exact = float(ops.rbm_log_partition(W, a, c, visible_log_variance=log_var))
+    betas = torch.linspace(0, 1, 2001, dtype=torch.float64)
+    log_z, lower, upper, w = ops.rbm_ais(
+        W, a, c, a + base_shift, betas, 200, generator=torch.Generator().manual_seed(5), visible_log_variance=log_var
+    )
+    print(f"exact log Z {exact:.4f}, AIS {float(log_z):.4f} [{float(lower):.4f}, {float(upper):.4f}]")
+    assert w.shape == (200,) and w.dtype == torch.float64
+    assert float(lower) <= exact <= float(upper)
+    assert abs(float(log_z) - exact) < 0.5
+
+
+def test_gaussian_rbm_module_ais_and_checks():
+    W, a, c, log_var = gaussian_model(6, 10, seed=11)
+    model = GaussianBernoulliRBM(6, 10, dtype=torch.float64)
+    with torch.no_grad():
+        for p, t in zip((model.weight, model.visible_bias, model.hidden_bias, model.visible_log_variance), (W, a, c, log_var)):
+            p.copy_(t)
+    data = torch.randn(50, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) + a
+    betas = torch.linspace(0, 1, 1001, dtype=torch.float64)
+    r1 = model.ais(data, betas=betas, runs=100, generator=torch.Generator().manual_seed(1))
+    r2 = model.ais(data, betas=betas, runs=100, generator=torch.Generator().manual_seed(1))
+    assert all(torch.equal(x, y) for x, y in zip(r1, r2))
+    assert abs(float(r1[0]) - float(model.log_partition().detach())) < 0.5
+    with pytest.raises(RuntimeError, match=r"rbm_ais: visible_log_variance.size\(0\) must equal"):
+        ops.rbm_ais(W, a, c, a, betas, 4, visible_log_variance=log_var[:3])
+
+
 # ---- pseudo-likelihood ----------------------------------------------------------------------------
 def test_exact_pseudo_likelihood_matches_conditionals_by_enumeration():
     W, a, c = random_model(5, 4)
@@ -483,6 +530,10 @@ def test_opcheck(device):
     betas = torch.tensor([1.0, 0.5], dtype=torch.float64, device=device)
     torch.library.opcheck(torch.ops.statmech.rbm_parallel_tempering.default, (torch.stack([v, v]), W, a, c, betas, 2), test_utils=utils)
     torch.library.opcheck(torch.ops.statmech.rbm_ais.default, (W, a, c, a, torch.linspace(0, 1, 5, dtype=torch.float64, device=device), 3), test_utils=utils)
+    torch.library.opcheck(
+        torch.ops.statmech.rbm_ais.default, (W, a, c, a, torch.linspace(0, 1, 5, dtype=torch.float64, device=device), 3),
+        {"visible_log_variance": log_var}, test_utils=utils,
+    )
     for requires_grad in (False, True):
         Wg, ag, cg = (t.clone().requires_grad_(requires_grad) for t in (W, a, c))
         torch.library.opcheck(torch.ops.statmech.rbm_log_partition.default, (Wg, ag, cg))

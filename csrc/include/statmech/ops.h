@@ -71,7 +71,8 @@ STATMECH_API std::tuple<at::Tensor, at::Tensor, at::Tensor> rbm_parallel_temperi
 // Annealed importance sampling of log Z (Salakhutdinov & Murray 2008) from the base-rate model
 // (visible biases base_visible_bias, see rbm_base_rate_bias). betas: 0 = b_0 < ... < b_K = 1
 // (default rbm_ais_default_betas()). Returns float64 (log Z_hat, log(mean w - 3 sigma),
-// log(mean w + 3 sigma), log weights [runs]).
+// log(mean w + 3 sigma), log weights [runs]). With visible_log_variance: a Gaussian-Bernoulli
+// RBM, annealed from the Gaussian base model N(base_visible_bias, exp(visible_log_variance)).
 STATMECH_API std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rbm_ais(
     const at::Tensor& weight,
     const at::Tensor& visible_bias,
@@ -79,7 +80,8 @@ STATMECH_API std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rbm_ais(
     const at::Tensor& base_visible_bias,
     const std::optional<at::Tensor>& betas = std::nullopt,
     int64_t runs = 100,
-    std::optional<at::Generator> generator = std::nullopt);
+    std::optional<at::Generator> generator = std::nullopt,
+    const std::optional<at::Tensor>& visible_log_variance = std::nullopt);
 
 // CD-k (chain_start absent: the chain starts at `visible`) or PCD-k loss of a Bernoulli RBM,
 // mean F(visible) - mean F(v_model) with v_model the detached end of a k-step Gibbs chain, fused

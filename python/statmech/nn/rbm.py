@@ -480,8 +480,27 @@ class GaussianBernoulliRBM(RBM):
         )
 
     @torch.jit.unused
-    def ais(self, data=None, *, base_visible_bias=None, betas=None, runs=100, generator=None):
-        raise NotImplementedError("GaussianBernoulliRBM: AIS is implemented for Bernoulli visible units; use log_partition() for <= 25 hidden units")
+    def ais(
+        self,
+        data: Optional[Tensor] = None,
+        *,
+        base_visible_bias: Optional[Tensor] = None,
+        betas: Optional[Tensor] = None,
+        runs: int = 100,
+        generator: Optional[torch.Generator] = None,
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """AIS estimate of log Z from the Gaussian base model N(m, s) with free hidden units (the
+        model's variances s; m = ``base_visible_bias``, else the mean of ``data``, else the model's
+        visible biases). Returns float64 ``(log_z, lower, upper)``, the bounds at +-3 sigma of the
+        mean importance weight."""
+        if base_visible_bias is None:
+            base_visible_bias = data.to(self.weight).mean(0) if data is not None else self.visible_bias.detach()
+        with torch.no_grad():
+            log_z, lower, upper, _ = torch.ops.statmech.rbm_ais(
+                self.weight, self.visible_bias, self.hidden_bias, base_visible_bias.to(self.weight),
+                betas, runs, generator=generator, visible_log_variance=self.visible_log_variance,
+            )
+        return log_z, lower, upper
 
     def _epoch_metrics(self, held_out: Tensor, generator: Optional[torch.Generator]) -> Dict[str, float]:
         with torch.no_grad():
