@@ -128,6 +128,15 @@ TEST(RbmOps, ChainsAreReproducibleAndInputsChecked) {
   EXPECT_EQ(statmech::rbm_ais_default_betas().size(0), 14501);
   STATMECH_EXPECT_ERROR(
       statmech::rbm_ais(w, a, c, a, torch::tensor({0.0, 0.7, 0.6, 1.0}, kDouble)), "rbm_ais", "strictly increasing");
+
+  // Gaussian visible layer: AIS from N(a, s) against the exact log Z over the hidden states.
+  const auto log_variance = 0.3 * torch::randn({kVisible}, at::make_generator<at::CPUGeneratorImpl>(7), kDouble);
+  auto [g_log_z, g_lower, g_upper, g_weights] = statmech::rbm_ais(
+      w, a, c, a, torch::linspace(0, 1, 2001, kDouble), 200, at::make_generator<at::CPUGeneratorImpl>(1), log_variance);
+  EXPECT_NEAR(g_log_z.item<double>(), statmech::rbm_log_partition(w, a, c, log_variance).item<double>(), 0.1);
+  STATMECH_EXPECT_ERROR(
+      statmech::rbm_ais(w, a, c, a, std::nullopt, 4, std::nullopt, log_variance.slice(0, 0, 2)), "rbm_ais",
+      "visible_log_variance");
 }
 
 TEST(RbmModule, ContrastiveDivergenceTrainsThroughCppAutograd) {
