@@ -116,7 +116,10 @@ at::Tensor fc_kernel_cpu(
   const FcKernelConfig config = check_fc_kernel_inputs(
       kFcKernelOp, x1, x2, sigma_w2, sigma_b2, depth, std::string(activation), activation_parameter,
       std::string(parameterization), width, nngp, ntk, diagonal);
-  const auto [w, b] = check_fc_kernel_values(kFcKernelOp, x1, x2, sigma_w2, sigma_b2);
+  // Plain variables, not a structured binding: the lambdas below capture them, which clang
+  // accepts for bindings only from C++20.
+  const std::pair<double, double> variances = check_fc_kernel_values(kFcKernelOp, x1, x2, sigma_w2, sigma_b2);
+  const double w = variances.first, b = variances.second;
   const auto shape = fc_kernel_output_shape(config, x1, x2);
   at::Tensor out = at::empty_symint(shape, x1.options());
   if (out.numel() == 0) {
@@ -223,7 +226,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fc_kernel_backward_cp
   const auto shape = fc_kernel_output_shape(config, x1, x2);
   TORCH_CHECK(grad.sym_sizes() == c10::SymIntArrayRef(shape), op, ": grad must have the output's shape ", shape,
               ", got ", grad.sym_sizes());
-  const auto [w, b] = check_fc_kernel_values(op, x1, x2, sigma_w2, sigma_b2);
+  const std::pair<double, double> variances = check_fc_kernel_values(op, x1, x2, sigma_w2, sigma_b2);
+  const double w = variances.first, b = variances.second;
   const at::Tensor a = x1.contiguous();
   const at::Tensor other = x2.has_value() ? x2->contiguous() : at::Tensor();
   const int64_t n = a.size(0);

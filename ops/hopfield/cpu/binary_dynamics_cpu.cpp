@@ -8,6 +8,7 @@
 
 #include "ops/hopfield/binary_dynamics.h"
 #include "ops/hopfield/cpu/row_random.h"
+#include "ops/common/vectorizable_math.h" // STATMECH_CPU_CLONES, as the build probed it
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -21,11 +22,6 @@
 #include <numeric>
 #include <vector>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define STATMECH_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define STATMECH_CPU_CLONES
-#endif
 
 namespace statmech::hopfield {
 namespace {
