@@ -50,3 +50,50 @@ def test_exact_gp_trains_and_predicts(adapter, get):
     with torch.no_grad():
         pred = model(torch.randn(5, 2, dtype=torch.float64))
     assert pred.mean.shape == (5,) and (pred.variance > 0).all()
+
+
+def test_botorch_single_task_gp_matches_exact_gp():
+    """BoTorch's SingleTaskGP with our adapter as covar_module, fitted by Adam on the exact marginal
+    likelihood, against statmech.gp.ExactGP with the fitted hyper-parameters: an independent
+    Cholesky posterior (ours) vs GPyTorch's prediction strategy, same kernel values. BoTorch's
+    posterior runs under its own GPyTorch settings (fast_pred_var among them), so the two differ by
+    more than round-off: measured 1.1e-8 on means of size ~1 and 2.5e-9 on variances >= 0.02;
+    the tolerance (1e-6 relative, 1e-7 absolute) leaves a factor 10 over that."""
+    try:  # botorch is optional (pip install --no-deps botorch pyre-extensions); skip if it does not import
+        from botorch.models import SingleTaskGP
+    except ImportError as error:
+        pytest.skip(f"botorch not importable: {error}")
+
+    from statmech.gp import ExactGP, NNGPKernel
+
+    torch.manual_seed(1)
+    x = torch.rand(24, 2, dtype=torch.float64)
+    y = (torch.sin(4 * x[:, 0]) + x[:, 1] ** 2 + 0.05 * torch.randn(24, dtype=torch.float64)).unsqueeze(1)
+    kernel = NNGPGPyTorchKernel(depth=3, activation="relu", sigma_w2=1.5, sigma_b2=0.2).double()
+    model = SingleTaskGP(x, y, covar_module=kernel, mean_module=gpytorch.means.ZeroMean(),
+                         outcome_transform=None)
+    mll = gpytorch.mlls.ExactMarginalLogLikelihood(model.likelihood, model)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    losses = []
+    for _ in range(20):
+        opt.zero_grad()
+        loss = -mll(model(x), y.squeeze(1))
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < losses[0]
+    model.eval()
+    x_test = torch.rand(7, 2, dtype=torch.float64)
+    with torch.no_grad():
+        post = model.posterior(x_test)
+        mean, var = post.mean.squeeze(-1), post.variance.squeeze(-1)
+
+    ours = ExactGP(NNGPKernel(depth=3, activation="relu", sigma_w2=float(kernel.sigma_w2),
+                              sigma_b2=float(kernel.sigma_b2)),
+                   noise=float(model.likelihood.noise)).double()
+    ours.fit(x, y.squeeze(1))
+    with torch.no_grad():
+        our_mean, our_var = ours.posterior(x_test)
+    torch.testing.assert_close(mean, our_mean, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(var, our_var, rtol=1e-6, atol=1e-7)
