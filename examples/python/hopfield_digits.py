@@ -31,15 +31,10 @@ import statmech  # noqa: E402
 
 
 def modern_retrieve(stored: torch.Tensor, probes: torch.Tensor, beta: float) -> torch.Tensor:
-    """One step of modern Hopfield retrieval, xi <- X^T softmax(beta X xi), then the sign.
-
-    MODERN LAYER COLUMN: this is the same maths as statmech.nn.Hopfield with its projections
-    switched off (state = probes, stored = values = the patterns, scaling = beta, one update step);
-    once that layer is on main, this function can call it instead, e.g.
-    ``statmech.nn.Hopfield(...)(stored_patterns, state, ...)``.
-    """
-    attention = torch.softmax(beta * probes @ stored.T, dim=-1)  # [probes, P]
-    return torch.where(attention @ stored > 0, 1.0, -1.0)
+    """One step of modern Hopfield retrieval, xi <- X^T softmax(beta X xi), then the sign: the
+    retrieval op of statmech.nn.Hopfield with its projections off (stored = values = the patterns)."""
+    retrieved = statmech.modern_hopfield.hopfield_retrieval(probes, stored, stored, beta)  # [probes, 64]
+    return torch.where(retrieved > 0, 1.0, -1.0)
 
 
 def main() -> None:
