@@ -22,6 +22,8 @@ ACTIVATIONS = ["relu", "erf", "gelu"]
 DEPTHS = list(range(1, 11))
 PARAMETERIZATIONS = ["ntk", "standard"]
 SIGMA_W2, SIGMA_B2, WIDTH = 1.8, 0.2, 64
+# ntk_predict regularisers: (diag_reg, diag_reg_absolute_scale), absolute and relative to tr(K) / N.
+PREDICT_REGULARISERS = {"_absolute": (1e-6, True), "_relative": (1e-2, False)}
 
 
 def anchor(data_path, out_path):
@@ -53,13 +55,14 @@ def anchor(data_path, out_path):
         layers += [stax.Dense(WIDTH, W_std=w_std, b_std=b_std), stax.Relu()]
     layers += [stax.Dense(1, W_std=w_std, b_std=b_std)]
     kernel_fn = stax.serial(*layers)[2]
-    predict_fn = nt.predict.gradient_descent_mse_ensemble(
-        kernel_fn, data["x_train"], data["y_train"], diag_reg=1e-6, diag_reg_absolute_scale=True)
-    for get in ("nngp", "ntk"):
-        for t in (None, 0.5, 20.0):
-            mean, cov = predict_fn(t=t, x_test=data["x_test"], get=get, compute_cov=True)
-            out[f"predict-{get}-{t}-mean"] = np.asarray(mean)
-            out[f"predict-{get}-{t}-cov"] = np.asarray(cov)
+    for scale, (diag_reg, absolute) in PREDICT_REGULARISERS.items():
+        predict_fn = nt.predict.gradient_descent_mse_ensemble(
+            kernel_fn, data["x_train"], data["y_train"], diag_reg=diag_reg, diag_reg_absolute_scale=absolute)
+        for get in ("nngp", "ntk"):
+            for t in (None, 0.5, 20.0):
+                mean, cov = predict_fn(t=t, x_test=data["x_test"], get=get, compute_cov=True)
+                out[f"predict{scale}-{get}-{t}-mean"] = np.asarray(mean)
+                out[f"predict{scale}-{get}-{t}-cov"] = np.asarray(cov)
     np.savez(out_path, **out)
 
 
@@ -79,12 +82,14 @@ def ours(data):
                 out[f"{act}-{par}-{depth}-nngp"] = nngp.numpy()
                 out[f"{act}-{par}-{depth}-ntk"] = ntk.numpy()
     xt, yt, xs = (torch.from_numpy(data[k]) for k in ("x_train", "y_train", "x_test"))
-    for get in ("nngp", "ntk"):
-        for t in (None, 0.5, 20.0):
-            mean, cov = ntk_predict(xt, yt, xs, t, depth=3, activation="relu", sigma_w2=SIGMA_W2, sigma_b2=SIGMA_B2,
-                                    get=get, diag_reg=1e-6)
-            out[f"predict-{get}-{t}-mean"] = mean.numpy()
-            out[f"predict-{get}-{t}-cov"] = cov.numpy()
+    for scale, (diag_reg, absolute) in PREDICT_REGULARISERS.items():
+        for get in ("nngp", "ntk"):
+            for t in (None, 0.5, 20.0):
+                mean, cov = ntk_predict(xt, yt, xs, t, depth=3, activation="relu", sigma_w2=SIGMA_W2,
+                                        sigma_b2=SIGMA_B2, get=get, diag_reg=diag_reg,
+                                        diag_reg_absolute_scale=absolute)
+                out[f"predict{scale}-{get}-{t}-mean"] = mean.numpy()
+                out[f"predict{scale}-{get}-{t}-cov"] = cov.numpy()
     return out
 
 

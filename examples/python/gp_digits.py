@@ -64,7 +64,8 @@ def main():
     limits = {}
     for get in ("nngp", "ntk"):
         mean, _ = ntk_predict(x_train, targets, x_test, None, depth=DEPTH, activation="relu", sigma_w2=SIGMA_W2,
-                              sigma_b2=SIGMA_B2, get=get, diag_reg=1e-3, compute_cov=False)
+                              sigma_b2=SIGMA_B2, get=get, diag_reg=1e-3,
+                              diag_reg_absolute_scale=True, compute_cov=False)
         limits[get] = (mean.argmax(1) == y_test).double().mean().item()
     kernel_time = time.perf_counter() - start
     print(f"NNGP {limits['nngp']:.4f}, NTK {limits['ntk']:.4f} ({kernel_time:.1f} s)", flush=True)

@@ -84,6 +84,39 @@ def test_ntk_predict_limits():
     torch.testing.assert_close(late, ntk_s @ torch.linalg.solve(ntk, y), rtol=1e-6, atol=1e-6)
 
 
+def test_ntk_predict_diag_reg_scaling():
+    # neural-tangents' convention: diag_reg is relative to mean(diag(Theta_dd)) = tr(Theta_dd) / N unless
+    # diag_reg_absolute_scale=True.
+    x, y, xs = _x(10), torch.randn(10, 2, dtype=torch.float64), _x(4, seed=3)
+    kw = dict(depth=2, activation="relu", sigma_w2=2.0, sigma_b2=0.1)
+    nngp, ntk = fc_kernel(x, **kw)
+    nngp_s, ntk_s = fc_kernel(xs, x, **kw)
+    nngp_ss = fc_kernel(xs, **kw, get="nngp")
+    eye = torch.eye(10, dtype=torch.float64)
+    for get, theta, theta_s in (("ntk", ntk, ntk_s), ("nngp", nngp, nngp_s)):
+        reg = 0.3 * torch.trace(theta) / 10
+        regularised = theta + reg * eye
+        mean, _ = ntk_predict(x, y, xs, None, get=get, diag_reg=0.3, compute_cov=False, **kw)
+        torch.testing.assert_close(mean, theta_s @ torch.linalg.solve(regularised, y))
+        absolute, _ = ntk_predict(x, y, xs, None, get=get, diag_reg=float(reg), diag_reg_absolute_scale=True,
+                                  compute_cov=False, **kw)
+        torch.testing.assert_close(absolute, mean)
+        # Finite t: Theta_* Theta_reg^{-1} (I - exp(-eta Theta_reg t / n_y)) Y.
+        t = 3.0
+        decay = torch.linalg.matrix_exp(-regularised * t / y.numel())
+        finite, cov = ntk_predict(x, y, xs, t, get=get, diag_reg=0.3, **kw)
+        operator = torch.linalg.solve(regularised, eye - decay)
+        torch.testing.assert_close(finite, theta_s @ operator @ y)
+        if get == "nngp":
+            twice = torch.linalg.solve(regularised, eye - decay @ decay)
+            torch.testing.assert_close(cov, nngp_ss - nngp_s @ twice @ nngp_s.T)
+        else:
+            term = ntk_s @ operator
+            torch.testing.assert_close(cov, nngp_ss + term @ nngp @ term.T - term @ nngp_s.T - nngp_s @ term.T)
+    with pytest.raises(ValueError, match="diag_reg must be >= 0"):
+        ntk_predict(x, y, xs, None, diag_reg=-1.0, **kw)
+
+
 def test_kernel_layer_trains():
     torch.manual_seed(0)
     x = torch.randn(64, 3)

@@ -176,6 +176,7 @@ def ntk_predict(
     get: str = "ntk",
     learning_rate: float = 1.0,
     diag_reg: float = 0.0,
+    diag_reg_absolute_scale: bool = False,
     compute_cov: bool = True,
 ) -> Tuple[Tensor, Optional[Tensor]]:
     r"""Mean and covariance of the infinite ensemble of networks trained by gradient descent on
@@ -183,23 +184,32 @@ def ntk_predict(
     as in Lee et al. 2019 (neural-tangents' ``predict.gradient_descent_mse_ensemble``).
 
     With :math:`\Theta` the train-train kernel (the NTK for ``get="ntk"``, the NNGP kernel for
-    ``get="nngp"``: Bayesian posterior at :math:`t=\infty`), ``diag_reg`` added to its diagonal
-    (absolute units), :math:`K` the NNGP kernel and
+    ``get="nngp"``: Bayesian posterior at :math:`t=\infty`) plus the regulariser
+    :math:`\lambda I` on its diagonal, :math:`K` the NNGP kernel and
     :math:`A_t = \Theta^{-1}(I - e^{-\eta\Theta t / n_y})`, :math:`n_y` = ``y_train.numel()``:
 
     - mean :math:`\Theta_{*d} A_t Y`;
     - NNGP: covariance :math:`K_{**} - K_{*d} A_{2t} K_{d*}`;
     - NTK: covariance :math:`K_{**} + \Theta_{*d} A_t K_{dd} A_t \Theta_{d*} - (\Theta_{*d} A_t K_{d*} + h.c.)`.
 
+    The regulariser follows neural-tangents: :math:`\lambda` = ``diag_reg`` times the mean of the
+    train-train kernel's diagonal, :math:`\operatorname{tr}\Theta / N` (``diag_reg`` is relative to
+    the kernel's scale), or ``diag_reg`` itself with ``diag_reg_absolute_scale=True``.
+
     Args:
         x_train ``[N, d]``, y_train ``[N, k]`` (or ``[N]``), x_test ``[M, d]``; kernel arguments as
         :func:`fc_kernel`.
+        diag_reg: strength of the diagonal regulariser (>= 0), relative unless
+            ``diag_reg_absolute_scale``.
+        diag_reg_absolute_scale: ``True`` for ``diag_reg`` in the kernel's absolute units.
 
     Returns:
         ``(mean [M, k], cov [M, M])`` (``cov`` is None without ``compute_cov``).
     """
     if get not in ("nngp", "ntk"):
         raise ValueError(f"ntk_predict: get must be 'nngp' or 'ntk', got {get!r}")
+    if not diag_reg >= 0:
+        raise ValueError(f"ntk_predict: diag_reg must be >= 0, got {diag_reg}")
     squeeze = y_train.dim() == 1
     y = y_train.unsqueeze(1) if squeeze else y_train
     kw = dict(depth=depth, activation=activation, sigma_w2=sigma_w2, sigma_b2=sigma_b2,
@@ -208,7 +218,8 @@ def ntk_predict(
     nngp_td, ntk_td = fc_kernel(x_test, x_train, **kw)
     theta_dd = ntk_dd if get == "ntk" else nngp_dd
     theta_td = ntk_td if get == "ntk" else nngp_td
-    theta_dd = theta_dd + diag_reg * torch.eye(theta_dd.shape[0], dtype=theta_dd.dtype, device=theta_dd.device)
+    regulariser = diag_reg if diag_reg_absolute_scale else diag_reg * theta_dd.diagonal().mean()
+    theta_dd = theta_dd + regulariser * torch.eye(theta_dd.shape[0], dtype=theta_dd.dtype, device=theta_dd.device)
     evals, evecs = torch.linalg.eigh(theta_dd)
     evals = evals.clamp_min(0)
     n_y = y.numel()
