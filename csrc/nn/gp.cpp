@@ -70,7 +70,7 @@ torch::Tensor FCKernelImpl::sigma_b2() const {
 torch::Tensor FCKernelImpl::forward(const torch::Tensor& x1, const std::optional<torch::Tensor>& x2, bool diag) {
   return statmech::gp::fc_kernel(
       x1, x2, sigma_w2().to(x1.dtype()), sigma_b2().to(x1.dtype()), options.depth(), options.activation(),
-      std::nullopt, options.parameterization(), 1.0, kernel == "nngp", kernel == "ntk", diag)[0];
+      options.activation_parameter(), options.parameterization(), 1.0, kernel == "nngp", kernel == "ntk", diag)[0];
 }
 
 void FCKernelImpl::pretty_print(std::ostream& stream) const {

@@ -13,5 +13,7 @@ void register_meanfield(pybind11::module_& m);
 void register_hopfield(pybind11::module_& m);
 // statmech._C.kernel_shaping: DKS / TAT (statmech.meanfield.dks, tat).
 void register_kernel_shaping(pybind11::module_& m);
+// statmech._C.gp: fc_kernel with an Activation object (user-defined activations).
+void register_gp(pybind11::module_& m);
 
 } // namespace statmech::python

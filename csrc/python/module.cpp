@@ -15,4 +15,5 @@ PYBIND11_MODULE(_C, m) {
   statmech::python::register_meanfield(m);
   statmech::python::register_hopfield(m);
   statmech::python::register_kernel_shaping(m);
+  statmech::python::register_gp(m);
 }

@@ -1,6 +1,7 @@
 // fc_kernel: input checks and the first (per-row) pass, shared by the CPU and CUDA kernels.
 
 #include "ops/gp/fc_kernel.h"
+#include "ops/gp/fc_kernel_quadrature.h"
 
 #include "ops/common/activation_traits.h"
 #include "ops/common/checks.h"
@@ -29,10 +30,11 @@ Activation parse_activation(const char* op, const std::string& name, std::option
     }
   }
   TORCH_CHECK(
-      dual::has_closed_form(activation.kind()) || dual::uses_row_series(activation.kind()), op, ": activation '",
-      name, "' is not supported by the kernel operators (its Hermite coefficients decay too slowly for a per-entry "
-      "series); supported: linear, relu, leaky_relu, abs, step, sign, erf, sin, cos (closed forms) and tanh, "
-      "sigmoid, gelu, silu, softplus (Hermite series)");
+      dual::has_closed_form(activation.kind()) || dual::uses_row_series(activation.kind()) ||
+          uses_quadrature_path(activation),
+      op, ": activation '", name, "' is not supported by the kernel operators; supported: linear, relu, leaky_relu, "
+      "abs, step, sign, erf, sin, cos (closed forms), tanh, sigmoid, gelu, silu, softplus (Hermite series) and elu, "
+      "selu, hard_tanh (conditional quadrature)");
   return activation;
 }
 
@@ -50,6 +52,16 @@ FcKernelConfig check_fc_kernel_inputs(
     const at::Tensor& sigma_b2, int64_t depth, const std::string& activation,
     std::optional<double> activation_parameter, const std::string& parameterization, double width, bool nngp,
     bool ntk, bool diagonal) {
+  checks::floating(op, "x1", x1);
+  return check_fc_kernel_inputs(
+      op, x1, x2, sigma_w2, sigma_b2, depth, parse_activation(op, activation, activation_parameter), parameterization,
+      width, nngp, ntk, diagonal);
+}
+
+FcKernelConfig check_fc_kernel_inputs(
+    const char* op, const at::Tensor& x1, const std::optional<at::Tensor>& x2, const at::Tensor& sigma_w2,
+    const at::Tensor& sigma_b2, int64_t depth, const Activation& activation, const std::string& parameterization,
+    double width, bool nngp, bool ntk, bool diagonal) {
   checks::floating(op, "x1", x1);
   checks::rank(op, "x1", x1, 2, "[N, features]");
   if (x2.has_value()) {
@@ -72,7 +84,7 @@ FcKernelConfig check_fc_kernel_inputs(
   TORCH_CHECK(nngp || ntk, op, ": at least one of nngp and ntk must be requested");
   FcKernelConfig config;
   config.depth = depth;
-  config.activation = parse_activation(op, activation, activation_parameter);
+  config.activation = activation;
   config.standard = parameterization == "standard";
   config.width = width;
   config.nngp = nngp;

@@ -49,6 +49,12 @@ FcKernelConfig check_fc_kernel_inputs(
     std::optional<double> activation_parameter, const std::string& parameterization, double width, bool nngp,
     bool ntk, bool diagonal);
 
+// The same for an Activation object (a custom one included; no activation_parameter).
+FcKernelConfig check_fc_kernel_inputs(
+    const char* op, const at::Tensor& x1, const std::optional<at::Tensor>& x2, const at::Tensor& sigma_w2,
+    const at::Tensor& sigma_b2, int64_t depth, const Activation& activation, const std::string& parameterization,
+    double width, bool nngp, bool ntk, bool diagonal);
+
 // The checks that need values (real kernels only): finite inputs, non-negative variances.
 // Returns (sigma_w2, sigma_b2).
 std::pair<double, double> check_fc_kernel_values(

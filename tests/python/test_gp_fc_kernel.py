@@ -352,7 +352,7 @@ def test_compile_fullgraph():
         (dict(sigma_w2=-1.0), "sigma_w2 must be a non-negative"),
         (dict(sigma_b2=float("nan")), "sigma_b2 must be a non-negative"),
         (dict(activation="swish2"), "unknown activation 'swish2'"),
-        (dict(activation="elu"), "activation 'elu' is not supported"),
+        (dict(activation="tanh", activation_parameter=0.5), "activation_parameter applies to leaky_relu"),
         (dict(parameterization="mup"), "parameterization must be 'ntk' or 'standard'"),
         (dict(x1=torch.ones(3, 4, dtype=torch.int64)), "fc_kernel: x1 must be float32 or float64"),
         (dict(x1=torch.tensor([[float("inf"), 0.0, 1.0, 2.0]], dtype=torch.float64)), "x1 must be finite"),

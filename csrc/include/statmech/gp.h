@@ -12,6 +12,7 @@
 // "standard" parameterisation (Sohl-Dickstein et al. 2020), hidden width n = `width`:
 //   Theta^0 = x.x' + 1, Theta^{l+1} = n E[phi(u) phi(v)] + 1 + sigma_w2 E[phi'(u) phi'(v)] Theta^l.
 
+#include <statmech/activation.h>
 #include <statmech/macros.h>
 
 #include <ATen/core/Tensor.h>
@@ -34,6 +35,20 @@ STATMECH_API at::Tensor fc_kernel(
 STATMECH_API at::Tensor fc_kernel(
     const at::Tensor& x1, const std::optional<at::Tensor>& x2, double sigma_w2, double sigma_b2, int64_t depth,
     const std::string& activation, std::optional<double> activation_parameter = std::nullopt,
+    const std::string& parameterization = "ntk", double width = 1.0, bool nngp = true, bool ntk = true,
+    bool diagonal = false);
+
+// The same for an Activation object, e.g. Activation::elu(0.5) or a user-defined
+// Activation::custom(fn, name, kinks). Built-in activations go through the dispatcher (as
+// fc_kernel above, by name); a custom one is evaluated eagerly by conditional quadrature, serially
+// on the calling thread (its function may be a Python callable that takes the interpreter lock),
+// with a C++ autograd backward in x1, x2, sigma_w2 and sigma_b2. It is not an operator: no
+// TorchScript, torch.compile or meta kernel, and CUDA inputs are computed on the CPU and copied
+// back. Custom activations with jumps are refused. Slow (a few ms per entry and layer): meant
+// for small N.
+STATMECH_API at::Tensor fc_kernel_activation(
+    const at::Tensor& x1, const std::optional<at::Tensor>& x2, const at::Tensor& sigma_w2,
+    const at::Tensor& sigma_b2, int64_t depth, const Activation& activation,
     const std::string& parameterization = "ntk", double width = 1.0, bool nngp = true, bool ntk = true,
     bool diagonal = false);
 

@@ -2,6 +2,7 @@
 
 #include "ops/gp/fc_kernel.h"
 #include "ops/gp/fc_kernel_entry.h"
+#include "ops/gp/fc_kernel_quadrature.h"
 #include "ops/gp/cpu/fc_kernel_simd.h"
 
 #include "ops/common/checks.h"
@@ -120,6 +121,9 @@ at::Tensor fc_kernel_cpu(
   // accepts for bindings only from C++20.
   const std::pair<double, double> variances = check_fc_kernel_values(kFcKernelOp, x1, x2, sigma_w2, sigma_b2);
   const double w = variances.first, b = variances.second;
+  if (uses_quadrature_path(config.activation)) {
+    return fc_kernel_quadrature(config, x1, x2.has_value() ? *x2 : at::Tensor(), w, b);
+  }
   const auto shape = fc_kernel_output_shape(config, x1, x2);
   at::Tensor out = at::empty_symint(shape, x1.options());
   if (out.numel() == 0) {
@@ -228,6 +232,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fc_kernel_backward_cp
               ", got ", grad.sym_sizes());
   const std::pair<double, double> variances = check_fc_kernel_values(op, x1, x2, sigma_w2, sigma_b2);
   const double w = variances.first, b = variances.second;
+  if (uses_quadrature_path(config.activation)) {
+    return fc_kernel_quadrature_backward(
+        config, grad, x1, x2.has_value() ? *x2 : at::Tensor(), sigma_w2, sigma_b2, output_mask);
+  }
   const at::Tensor a = x1.contiguous();
   const at::Tensor other = x2.has_value() ? x2->contiguous() : at::Tensor();
   const int64_t n = a.size(0);

@@ -5,6 +5,7 @@
 
 #include "ops/gp/fc_kernel.h"
 #include "ops/gp/fc_kernel_entry.h"
+#include "ops/gp/fc_kernel_quadrature.h"
 
 #include "ops/common/checks.h"
 
@@ -207,6 +208,10 @@ at::Tensor fc_kernel_cuda(
       std::string(parameterization), width, nngp, ntk, diagonal);
   const auto sigmas = check_fc_kernel_values(kFcKernelOp, x1, x2, sigma_w2, sigma_b2);
   const double w = sigmas.first, b = sigmas.second;
+  if (uses_quadrature_path(config.activation)) {
+    // elu, selu, hard_tanh: computed on the CPU and copied back (fc_kernel_quadrature.h).
+    return fc_kernel_quadrature(config, x1, x2.has_value() ? *x2 : at::Tensor(), w, b);
+  }
   const c10::cuda::CUDAGuard guard(x1.device());
   at::Tensor out = at::empty_symint(fc_kernel_output_shape(config, x1, x2), x1.options());
   if (out.numel() == 0) {
@@ -263,6 +268,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fc_kernel_backward_cu
       std::string(parameterization), width, nngp, ntk, diagonal);
   checks::floating(op, "grad", grad);
   checks::same_device(op, "grad", grad, "x1", x1);
+  if (uses_quadrature_path(config.activation)) {
+    check_fc_kernel_values(op, x1, x2, sigma_w2, sigma_b2);
+    return fc_kernel_quadrature_backward(
+        config, grad, x1, x2.has_value() ? *x2 : at::Tensor(), sigma_w2, sigma_b2, output_mask);
+  }
   TORCH_CHECK(depth <= kMaxBackwardDepth, op, " (CUDA): depth must be <= ", kMaxBackwardDepth, ", got ", depth);
   const auto sigmas = check_fc_kernel_values(op, x1, x2, sigma_w2, sigma_b2);
   const double w = sigmas.first, b = sigmas.second;

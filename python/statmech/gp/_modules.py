@@ -1,12 +1,12 @@
 """Kernel modules, exact GP regression, infinite-width prediction and a kernel layer."""
 
 import math
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
-from statmech.gp._functional import fc_kernel
+from statmech.gp._functional import fc_kernel, resolve_activation
 
 __all__ = ["NNGPKernel", "NTKKernel", "ExactGP", "ntk_predict", "KernelLayer"]
 
@@ -18,8 +18,9 @@ def _inverse_softplus(value: float) -> float:
 class _FCKernel(nn.Module):
     __jit_unused_properties__ = ["sigma_w2", "sigma_b2"]
 
-    def __init__(self, depth: int = 1, activation: str = "relu", sigma_w2: float = 2.0, sigma_b2: float = 0.1,
-                 parameterization: str = "ntk", learn_sigmas: bool = True) -> None:
+    def __init__(self, depth: int = 1, activation: Any = "relu", sigma_w2: float = 2.0, sigma_b2: float = 0.1,
+                 parameterization: str = "ntk", learn_sigmas: bool = True,
+                 activation_parameter: Optional[float] = None) -> None:
         super().__init__()
         self.kernel_name = "nngp" if isinstance(self, NNGPKernel) else "ntk"
         if depth < 0:
@@ -28,7 +29,13 @@ class _FCKernel(nn.Module):
             raise ValueError(f"{type(self).__name__}: sigma_w2 and sigma_b2 must be positive (they are kept positive "
                              f"through a softplus), got {sigma_w2}, {sigma_b2}")
         self.depth = depth
-        self.activation = activation
+        name, parameter, custom = resolve_activation(activation, activation_parameter, type(self).__name__)
+        self.activation: str = name
+        self.activation_parameter: Optional[float] = parameter
+        # A user-defined activation (statmech.meanfield.Activation) runs eagerly outside the
+        # operator (see statmech.gp.fc_kernel); the module then is not scriptable or compilable.
+        self.is_custom: bool = custom is not None
+        self.custom_activation = custom
         self.parameterization = parameterization
         self.initial_sigma_w2 = float(sigma_w2)
         self.initial_sigma_b2 = float(sigma_b2)
@@ -55,12 +62,25 @@ class _FCKernel(nn.Module):
         """x1 ``[N, d]``, x2 ``[M, d]`` or None (x1) -> ``[N, M]``, or ``[N]`` with ``diag``."""
         sw2 = nn.functional.softplus(self.raw_sigma_w2).to(x1.dtype)
         sb2 = nn.functional.softplus(self.raw_sigma_b2).to(x1.dtype)
-        out = torch.ops.statmech.fc_kernel(x1, x2, sw2, sb2, self.depth, self.activation, None,
+        if self.is_custom:
+            return self._custom_forward(x1, x2, sw2, sb2, diag)
+        out = torch.ops.statmech.fc_kernel(x1, x2, sw2, sb2, self.depth, self.activation, self.activation_parameter,
                                            self.parameterization, 1.0, self.kernel_name == "nngp", self.kernel_name == "ntk", diag)
         return out[0]
 
+    @torch.jit.unused
+    def _custom_forward(self, x1: Tensor, x2: Optional[Tensor], sw2: Tensor, sb2: Tensor, diag: bool) -> Tensor:
+        from statmech import _C
+
+        out = _C.gp.fc_kernel_activation(x1, x2, sw2, sb2, self.depth, self.custom_activation, self.parameterization,
+                                         1.0, self.kernel_name == "nngp", self.kernel_name == "ntk", diag)
+        return out[0]
+
     def extra_repr(self) -> str:
-        return (f"depth={self.depth}, activation={self.activation!r}, parameterization={self.parameterization!r}, "
+        activation = repr(self.custom_activation) if self.is_custom else repr(self.activation)
+        if self.activation_parameter is not None:
+            activation += f", activation_parameter={self.activation_parameter}"
+        return (f"depth={self.depth}, activation={activation}, parameterization={self.parameterization!r}, "
                 f"sigma_w2={float(self.sigma_w2.detach()):.4g}, sigma_b2={float(self.sigma_b2.detach()):.4g}")
 
 
@@ -69,6 +89,11 @@ class NNGPKernel(_FCKernel):
 
     :math:`\sigma_w^2, \sigma_b^2` (variances) are parameters kept positive by a softplus of
     ``raw_sigma_w2`` / ``raw_sigma_b2``. Scriptable; compiles with ``fullgraph=True``.
+
+    ``activation``: any name :func:`statmech.gp.fc_kernel` takes (closed forms, Hermite series, and
+    elu / selu / hard_tanh by quadrature), with ``activation_parameter`` for leaky_relu's slope or
+    elu's alpha; or a :class:`statmech.meanfield.Activation` / callable (user-defined: evaluated
+    eagerly and slowly, for small N; such a module is not scriptable or compilable).
 
     Shape: ``forward(x1 [N, d], x2 [M, d] = None, diag=False)`` -> ``[N, M]`` (``[N]`` with diag).
     """

@@ -19,7 +19,11 @@ namespace statmech::nn {
 
 struct STATMECH_API FCKernelOptions {
   TORCH_ARG(int64_t, depth) = 1;
+  // Any name of the dual-activation core: closed forms, Hermite series or (elu, selu, hard_tanh)
+  // conditional quadrature; see statmech::gp::fc_kernel.
   TORCH_ARG(std::string, activation) = "relu";
+  // leaky_relu's negative slope or elu's alpha (nullopt: 0.01, 1.0).
+  TORCH_ARG(std::optional<double>, activation_parameter) = std::nullopt;
   // Initial variances (sigma^2); kept positive as softplus(raw_sigma_*2).
   TORCH_ARG(double, sigma_w2) = 2.0;
   TORCH_ARG(double, sigma_b2) = 0.1;
