@@ -6,6 +6,7 @@
 
 #include "ops/common/activation_traits.h"
 #include "ops/common/constants.h"
+#include "ops/common/hermite_series.h"
 #include "ops/common/quadrature.h"
 
 #include <statmech/dual_activation.h>
@@ -28,6 +29,9 @@ constexpr double kReach = 9.5;
 constexpr double kWidestHalfPanel = 0.75;
 // Rows at zero variance (a zero input without bias) are evaluated at this variance.
 constexpr double kSmallestVariance = 1e-30;
+// The forward takes the Hermite series of the core (dual_activation.h) where its rigorous
+// Parseval bound is below this fraction of the Cauchy-Schwarz scale, as DualKernel does.
+constexpr double kSeriesTolerance = 1e-14;
 
 inline double density(double z) {
   return kInvSqrtTwoPi * std::exp(-0.5 * z * z);
@@ -318,18 +322,47 @@ QuadraturePartials evaluate_entry(const Info& info, double a, double b, double c
   return p;
 }
 
+using Series = dual::HermiteCoefficients;
+
+// k and kd from two rows' Hermite coefficients (Mehler / Price) when the remainder bound allows.
+bool series_value(const Series& s1, const Series& s2, double c, double r, double& k, double& kd) {
+  const double a = std::fabs(c);
+  constexpr int64_t terms = dual::kSeriesTerms;
+  if (std::pow(a, terms + 1) * std::sqrt(s1.tail * s2.tail) > kSeriesTolerance * std::sqrt(s1.energy * s2.energy) ||
+      std::pow(a, terms) * std::sqrt(s1.derivative_tail * s2.derivative_tail) >
+          kSeriesTolerance * std::sqrt(s1.derivative_energy * s2.derivative_energy)) {
+    return false;
+  }
+  double value = 0.0, scaled = 0.0;
+  for (int64_t n = terms; n >= 1; --n) {
+    const double product = s1.b[n] * s2.b[n];
+    value = value * c + product;
+    scaled = scaled * c + static_cast<double>(n) * product;
+  }
+  k = value * c + s1.b[0] * s2.b[0];
+  kd = scaled / r;
+  return true;
+}
+
 // The per-entry evaluator for entry_forward / entry_backward (fc_kernel_entry.h). On the diagonal
 // (c = 1, equal variances) k and kd are the rows' own moments, so that the next layer's
-// correlation is exactly 1 again.
+// correlation is exactly 1 again. Values come from the Hermite series where its bound allows
+// (most entries away from |c| = 1), else from the quadrature; partials always from the quadrature.
 struct QuadratureDual {
   const Info* info;
   const double* second; // [rows, depth] E[phi(u)^2]
   const double* derivative_second; // [rows, depth] E[phi'(u)^2]
+  const Series* series; // [rows, depth]
   int64_t depth;
 
-  dual::entry::Value<double> value(int64_t l, int64_t i, int64_t, double a, double b, double c, double) const {
+  dual::entry::Value<double> value(int64_t l, int64_t i, int64_t j, double a, double b, double c, double) const {
     if (c == 1.0 && a == b) {
       return {second[i * depth + l], derivative_second[i * depth + l]};
+    }
+    double k, kd;
+    if (a > kSmallestVariance && b > kSmallestVariance &&
+        series_value(series[i * depth + l], series[j * depth + l], c, std::sqrt(a * b), k, kd)) {
+      return {k, kd};
     }
     const QuadraturePartials e = evaluate_entry(*info, a, b, c, false);
     return {e.k, e.kd};
@@ -353,6 +386,7 @@ struct QuadratureDual {
 struct Rows {
   RowTables tables; // q, second, slope (for finish_backward)
   std::vector<double> derivative_second;
+  std::vector<Series> series; // Hermite coefficients of each row and layer
 };
 
 Rows row_pass(const FcKernelConfig& config, const std::vector<double>& norms, double w, double b, bool parallel) {
@@ -365,6 +399,7 @@ Rows row_pass(const FcKernelConfig& config, const std::vector<double>& norms, do
   t.second.assign(t.rows * depth, 0.0);
   t.slope.assign(t.rows * depth, 0.0);
   out.derivative_second.assign(t.rows * depth, 0.0);
+  out.series.resize(t.rows * depth);
   const auto body = [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       t.q[r * stride] = w * norms[r] + b;
@@ -374,6 +409,8 @@ Rows row_pass(const FcKernelConfig& config, const std::vector<double>& norms, do
         t.second[r * depth + l] = m.second;
         t.slope[r * depth + l] = m.second_slope;
         out.derivative_second[r * depth + l] = m.derivative_second;
+        out.series[r * depth + l] = dual::hermite_coefficients(
+            config.activation, std::max(t.q[r * stride + l], kSmallestVariance));
       }
     }
   };
@@ -457,7 +494,8 @@ at::Tensor fc_kernel_quadrature(
   const bool parallel = config.activation.kind() != ActivationKind::Custom;
   const Info info = make_info(config.activation);
   const Rows rows = row_pass(config, squared_row_norms(a, other), w, b, parallel);
-  const QuadratureDual dual{&info, rows.tables.second.data(), rows.derivative_second.data(), config.depth};
+  const QuadratureDual dual{
+      &info, rows.tables.second.data(), rows.derivative_second.data(), rows.series.data(), config.depth};
   const EntryParams<double> p = params(config, w, b, a.size(1));
   at::Tensor dots = diagonal ? (other.defined() ? (a * other).sum(1) : a.square().sum(1))
                              : at::mm(a, other.defined() ? other.t() : a.t());
@@ -505,7 +543,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fc_kernel_quadrature_
   const std::vector<double> norms = squared_row_norms(a, other);
   const Info info = make_info(config.activation);
   const Rows rows = row_pass(config, norms, w, b, parallel);
-  const QuadratureDual dual{&info, rows.tables.second.data(), rows.derivative_second.data(), depth};
+  const QuadratureDual dual{&info, rows.tables.second.data(), rows.derivative_second.data(), rows.series.data(), depth};
   const EntryParams<double> p = params(config, w, b, a.size(1));
   at::Tensor dots = diagonal ? (other.defined() ? (a * other).sum(1) : a.square().sum(1))
                              : at::mm(a, other.defined() ? other.t() : a.t());

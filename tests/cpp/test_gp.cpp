@@ -140,3 +140,68 @@ TEST(GpModules, KernelModulesMatchOperatorAndTrain) {
 }
 
 } // namespace
+
+namespace {
+
+// elu, selu, hard_tanh (conditional quadrature) and a custom C++ activation from C++: the module
+// option activation_parameter, a custom Activation equal to the built-in it spells out, and
+// autograd through both from a LibTorch-only program.
+TEST(GpQuadratureActivations, BuiltinsCustomAndModulesFromCpp) {
+  torch::manual_seed(5);
+  auto x = torch::randn({5, 3}, torch::kDouble);
+  x[3].copy_(x[1]); // a duplicate row: correlation exactly 1
+  const auto elu = statmech::gp::fc_kernel(x, std::nullopt, 1.5, 0.2, 2, "elu", 0.5);
+  const auto custom = statmech::Activation::custom(
+      [](const at::Tensor& t) { return at::where(t > 0, t, 0.5 * at::expm1(t)); }, "elu_half", {0.0});
+  const auto options = x.options();
+  const auto w = torch::tensor(1.5, options), b = torch::tensor(0.2, options);
+  const auto by_object = statmech::gp::fc_kernel_activation(x.slice(0, 0, 4), std::nullopt, w, b, 1, custom);
+  const auto elu_depth_one = statmech::gp::fc_kernel(x.slice(0, 0, 4), std::nullopt, 1.5, 0.2, 1, "elu", 0.5);
+  EXPECT_TRUE(torch::allclose(by_object, elu_depth_one, 1e-10, 1e-12));
+  const auto builtin_object =
+      statmech::gp::fc_kernel_activation(x, std::nullopt, w, b, 2, statmech::Activation::elu(0.5));
+  EXPECT_TRUE(torch::equal(builtin_object, elu));
+
+  for (const auto& activation : {std::string("elu"), std::string("selu"), std::string("hard_tanh")}) {
+    auto a = x.clone().requires_grad_(true);
+    auto sw = torch::tensor(1.5, options.requires_grad(true));
+    statmech::gp::fc_kernel(a, std::nullopt, sw, b, 3, activation).sum().backward();
+    EXPECT_TRUE(torch::isfinite(a.grad()).all().item<bool>()) << activation;
+    EXPECT_TRUE(std::isfinite(sw.grad().item<double>())) << activation;
+  }
+  auto a = x.slice(0, 0, 4).clone().requires_grad_(true);
+  statmech::gp::fc_kernel_activation(a, std::nullopt, w, b, 1, custom).sum().backward();
+  auto reference = x.slice(0, 0, 4).clone().requires_grad_(true);
+  statmech::gp::fc_kernel(reference, std::nullopt, 1.5, 0.2, 1, "elu", 0.5).sum().backward();
+  EXPECT_TRUE(torch::allclose(a.grad(), reference.grad(), 1e-8, 1e-10));
+
+  statmech::nn::NTKKernel module(
+      statmech::nn::FCKernelOptions().depth(2).activation("elu").activation_parameter(0.5).sigma_w2(1.5).sigma_b2(0.2));
+  EXPECT_TRUE(torch::allclose(module->forward(x), elu[1], 1e-6, 1e-6)); // float32 sigmas
+  STATMECH_EXPECT_ERROR(
+      statmech::gp::fc_kernel_activation(
+          x, std::nullopt, w, b, 1,
+          statmech::Activation::custom([](const at::Tensor& t) { return (t > 0).to(t.dtype()) + 0 * t; }, "step",
+                                       {}, {0.0})),
+      "declares jumps");
+}
+
+TEST(GpQuadratureActivations, CudaMatchesCpu) {
+  if (!torch::cuda::is_available()) {
+    GTEST_SKIP() << "no CUDA device";
+  }
+  torch::manual_seed(6);
+  auto x1 = torch::randn({6, 3}, torch::kDouble);
+  auto x2 = torch::randn({4, 3}, torch::kDouble);
+  const auto cpu = statmech::gp::fc_kernel(x1, x2, 1.7, 0.1, 2, "selu");
+  const auto gpu = statmech::gp::fc_kernel(x1.cuda(), x2.cuda(), 1.7, 0.1, 2, "selu");
+  EXPECT_TRUE(gpu.is_cuda());
+  EXPECT_TRUE(torch::allclose(cpu, gpu.cpu(), 1e-12, 1e-12));
+  auto a = x1.clone().requires_grad_(true);
+  auto g = x1.cuda().requires_grad_(true);
+  statmech::gp::fc_kernel(a, std::nullopt, 1.7, 0.1, 2, "hard_tanh").sum().backward();
+  statmech::gp::fc_kernel(g, std::nullopt, 1.7, 0.1, 2, "hard_tanh").sum().backward();
+  EXPECT_TRUE(torch::allclose(a.grad(), g.grad().cpu(), 1e-12, 1e-12));
+}
+
+} // namespace

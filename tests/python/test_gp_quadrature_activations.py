@@ -264,3 +264,18 @@ def test_modules_take_the_new_activations():
         value.sum().backward()
         assert custom.raw_sigma_w2.grad is not None and torch.isfinite(custom.raw_sigma_w2.grad)
         assert "custom" in repr(custom)
+
+
+def test_device_matches_cpu(device):
+    # On CUDA these activations are computed on the CPU and copied back (same numbers, same device).
+    x1, x2 = _data(5, 3, seed=9), _data(4, 3, seed=10)
+    cpu = fc_kernel(x1, x2, depth=2, activation="selu", sigma_w2=1.5, sigma_b2=0.2)
+    dev = fc_kernel(x1.to(device), x2.to(device), depth=2, activation="selu", sigma_w2=1.5, sigma_b2=0.2)
+    assert dev[0].device.type == device.type
+    torch.testing.assert_close(dev[1].cpu(), cpu[1], rtol=1e-12, atol=1e-12)
+    a = x1.clone().to(device).requires_grad_()
+    fc_kernel(a, depth=2, activation="hard_tanh", sigma_w2=1.5, sigma_b2=0.2, get="ntk").sum().backward()
+    b = x1.clone().requires_grad_()
+    fc_kernel(b, depth=2, activation="hard_tanh", sigma_w2=1.5, sigma_b2=0.2, get="ntk").sum().backward()
+    assert a.grad.device.type == device.type
+    torch.testing.assert_close(a.grad.cpu(), b.grad, rtol=1e-12, atol=1e-12)
