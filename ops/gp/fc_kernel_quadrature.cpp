@@ -344,10 +344,61 @@ bool series_value(const Series& s1, const Series& s2, double c, double r, double
   return true;
 }
 
+// k, kd and their partials from the series, when a rigorous bound on the remainder allows. With
+// b_n(q) = E[phi(sqrt(q) z) h_n(z)] (h_n the normalised Hermite polynomials), Gaussian integration
+// by parts gives db_n/dq = (sqrt((n+1)(n+2)) b_{n+2} + n b_n) / (2 q), so the sums run to n = K - 2.
+// Every neglected term is bounded with |b_n| <= t = sqrt(b_{K-1}^2 + b_K^2 + tail) for n >= K - 1
+// (Parseval) and |db_n/dq| <= (n + 1) t / q.
+bool series_partials(const Series& s1, const Series& s2, double a, double b, double c, dual::entry::Partials<double>& p) {
+  constexpr int64_t terms = dual::kSeriesTerms;
+  const double x = std::fabs(c);
+  if (!(x < 0.95)) {
+    return false;
+  }
+  const auto bound = [](const Series& s) {
+    return std::sqrt(s.b[terms - 1] * s.b[terms - 1] + s.b[terms] * s.b[terms] + s.tail);
+  };
+  const double r = std::sqrt(a * b);
+  const double scale = std::max(1.0, 1.0 / r) * std::max(1.0, 1.0 / std::min(a, b));
+  const double n0 = static_cast<double>(terms + 1);
+  const double remainder =
+      bound(s1) * bound(s2) * scale * 2.0 * n0 * n0 * std::pow(x, terms - 3) / std::pow(1.0 - x, 3);
+  if (remainder > kSeriesTolerance * std::sqrt(s1.energy * s2.energy) * scale) {
+    return false;
+  }
+  const auto slope = [](const Series& s, int64_t n, double q) {
+    return (std::sqrt(static_cast<double>((n + 1) * (n + 2))) * s.b[n + 2] + static_cast<double>(n) * s.b[n]) /
+        (2.0 * q);
+  };
+  double k = 0, scaled = 0, curvature = 0, k_a = 0, k_b = 0, scaled_a = 0, scaled_b = 0;
+  for (int64_t n = terms - 2; n >= 0; --n) {
+    const double product = s1.b[n] * s2.b[n];
+    const double product_a = slope(s1, n, a) * s2.b[n];
+    const double product_b = s1.b[n] * slope(s2, n, b);
+    k = k * c + product;
+    k_a = k_a * c + product_a;
+    k_b = k_b * c + product_b;
+    if (n >= 1) {
+      scaled = scaled * c + static_cast<double>(n) * product;
+      scaled_a = scaled_a * c + static_cast<double>(n) * product_a;
+      scaled_b = scaled_b * c + static_cast<double>(n) * product_b;
+    }
+    if (n >= 2) {
+      curvature = curvature * c + static_cast<double>(n * (n - 1)) * product;
+    }
+  }
+  p.k = k, p.k_a = k_a, p.k_b = k_b, p.k_c = scaled;
+  p.kd = scaled / r;
+  p.kd_c = curvature / r;
+  p.kd_a = scaled_a / r - p.kd / (2.0 * a);
+  p.kd_b = scaled_b / r - p.kd / (2.0 * b);
+  return true;
+}
+
 // The per-entry evaluator for entry_forward / entry_backward (fc_kernel_entry.h). On the diagonal
 // (c = 1, equal variances) k and kd are the rows' own moments, so that the next layer's
 // correlation is exactly 1 again. Values come from the Hermite series where its bound allows
-// (most entries away from |c| = 1), else from the quadrature; partials always from the quadrature.
+// (most entries away from |c| = 1), else from the quadrature; so do the partials (series_partials).
 struct QuadratureDual {
   const Info* info;
   const double* second; // [rows, depth] E[phi(u)^2]
@@ -368,9 +419,13 @@ struct QuadratureDual {
     return {e.k, e.kd};
   }
 
-  dual::entry::Partials<double> partials(int64_t l, int64_t i, int64_t, double a, double b, double c, double) const {
-    const QuadraturePartials e = evaluate_entry(*info, a, b, c, true);
+  dual::entry::Partials<double> partials(int64_t l, int64_t i, int64_t j, double a, double b, double c, double) const {
     dual::entry::Partials<double> p{};
+    if (a > kSmallestVariance && b > kSmallestVariance &&
+        series_partials(series[i * depth + l], series[j * depth + l], a, b, c, p)) {
+      return p;
+    }
+    const QuadraturePartials e = evaluate_entry(*info, a, b, c, true);
     p.k = e.k, p.kd = e.kd;
     p.k_a = e.k_q1, p.k_b = e.k_q2, p.k_c = e.k_c;
     p.kd_a = e.kd_q1, p.kd_b = e.kd_q2, p.kd_c = e.kd_c;

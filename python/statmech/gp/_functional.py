@@ -92,9 +92,11 @@ def fc_kernel(
 
     - closed forms per entry: linear, relu, leaky_relu, abs, step, sign, erf, sin, cos;
     - Hermite series with per-row coefficients: tanh, sigmoid, gelu, silu, softplus;
-    - conditional quadrature (the slow path, ~60 us per entry and layer on one core, float64
-      inside whatever the dtype): elu, selu, hard_tanh — their kinks make the Hermite series
-      converge too slowly — and user-defined activations. For each entry the outer Gaussian
+    - the slow path (float64 inside whatever the dtype): elu, selu, hard_tanh — their kinks make
+      the Hermite series converge too slowly near |c| = 1 — and user-defined activations. Entries
+      where the series' rigorous remainder bound allows (|c| below ~0.9) use it with per-row
+      coefficients; the others, conditional quadrature (~60 us per entry and layer on one core;
+      N = M = 256, depth 3: 0.7 s forward, 2 s with the backward). For each entry the outer Gaussian
       integral is a composite Gauss-Legendre rule split at the kinks and graded towards |c| = 1;
       the inner one is a closed form in the normal CDF for the built-ins and a composite rule for
       a custom activation. Accurate to ~1e-13 relative (measured against nested adaptive
