@@ -4,8 +4,11 @@
 // fast-converging Hermite series: elu, selu, hard_tanh (kinked, their coefficients decay
 // algebraically) and user-defined activations (Activation::custom). The slow, exact path.
 //
-// Every entry and layer evaluates k, kd (and, in the backward, their partials in (q1, q2, c)) by
-// conditional one-dimensional quadrature. With u = sqrt(q1) x, v = sqrt(q2) (c x + s y),
+// Each row and layer gets the core's Hermite coefficients b_n(q) (hermite_series.h). An entry
+// whose correlation is small enough for the series' rigorous remainder bound (|c| below ~0.9 for
+// these activations) is a polynomial in c, its partials too (db_n/dq = (sqrt((n+1)(n+2)) b_{n+2}
+// + n b_n) / (2 q) by Gaussian integration by parts). The others evaluate k, kd (and, in the
+// backward, their partials in (q1, q2, c)) by conditional one-dimensional quadrature. With u = sqrt(q1) x, v = sqrt(q2) (c x + s y),
 // s = sqrt(1 - c^2), x and y independent standard normals, and Y = v | x ~ N(m, sigma^2),
 // m = sqrt(q2) c x, sigma = sqrt(q2) s:
 //   k     = E_x[phi(u) G(x)],                   G  = E[phi(Y)]

@@ -44,8 +44,8 @@ STATMECH_API at::Tensor fc_kernel(
 // on the calling thread (its function may be a Python callable that takes the interpreter lock),
 // with a C++ autograd backward in x1, x2, sigma_w2 and sigma_b2. It is not an operator: no
 // TorchScript, torch.compile or meta kernel, and CUDA inputs are computed on the CPU and copied
-// back. Custom activations with jumps are refused. Slow (a few ms per entry and layer): meant
-// for small N.
+// back. Custom activations with jumps are refused. Slow (a Python call per row and layer, and up
+// to a few ms per entry and layer near correlation +-1): meant for small N.
 STATMECH_API at::Tensor fc_kernel_activation(
     const at::Tensor& x1, const std::optional<at::Tensor>& x2, const at::Tensor& sigma_w2,
     const at::Tensor& sigma_b2, int64_t depth, const Activation& activation,
