@@ -97,3 +97,16 @@ def test_botorch_single_task_gp_matches_exact_gp():
         our_mean, our_var = ours.posterior(x_test)
     torch.testing.assert_close(mean, our_mean, rtol=1e-6, atol=1e-7)
     torch.testing.assert_close(var, our_var, rtol=1e-6, atol=1e-7)
+
+
+def test_adapter_takes_quadrature_activations_with_parameter():
+    from statmech.gp.gpytorch_kernels import NNGPGPyTorchKernel
+
+    x = torch.randn(5, 3, dtype=torch.float64)
+    kernel = NNGPGPyTorchKernel(depth=2, activation="elu", activation_parameter=0.5, sigma_w2=1.5,
+                                sigma_b2=0.2).double()
+    ref = fc_kernel(x, depth=2, activation="elu", activation_parameter=0.5, sigma_w2=kernel.sigma_w2.detach(),
+                    sigma_b2=kernel.sigma_b2.detach(), get="nngp")
+    torch.testing.assert_close(kernel(x).to_dense().detach(), ref)
+    with pytest.raises(TypeError, match="activation must be a built-in name"):
+        NNGPGPyTorchKernel(activation=torch.tanh)

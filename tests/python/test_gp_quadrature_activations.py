@@ -258,6 +258,8 @@ def test_modules_take_the_new_activations():
         torch.testing.assert_close(kernel(x), ref)
         scripted = torch.jit.script(kernel)
         torch.testing.assert_close(scripted(x), ref)
+        compiled = torch.compile(kernel, fullgraph=True, backend="aot_eager")
+        torch.testing.assert_close(compiled(x), ref)
         assert "activation_parameter=0.7" in repr(kernel)
         custom = module(depth=1, activation=lambda t: torch.sin(t) + 0.3 * t).double()
         value = custom(x)

@@ -8,6 +8,8 @@ raises ImportError. The kernels work unchanged with ``gpytorch.models.ExactGP`` 
     covar = gpytorch.kernels.ScaleKernel(NNGPGPyTorchKernel(depth=3, activation="relu"))
 """
 
+from typing import Optional
+
 import torch
 from torch import Tensor
 
@@ -22,12 +24,16 @@ class _FCKernelAdapter(gpytorch.kernels.Kernel):
     _kernel_name = "nngp"
 
     def __init__(self, depth: int = 2, activation: str = "relu", sigma_w2: float = 2.0, sigma_b2: float = 0.1,
-                 parameterization: str = "ntk", **kwargs) -> None:
+                 parameterization: str = "ntk", activation_parameter: Optional[float] = None, **kwargs) -> None:
         super().__init__(**kwargs)
         if self.batch_shape != torch.Size([]):
             raise ValueError(f"{type(self).__name__}: batched kernels (batch_shape) are not supported")
         self.depth = depth
+        if not isinstance(activation, str):
+            raise TypeError(f"{type(self).__name__}: activation must be a built-in name (any that "
+                            f"statmech.gp.fc_kernel takes, elu/selu/hard_tanh included), got {type(activation).__name__}")
         self.activation = activation
+        self.activation_parameter = activation_parameter  # leaky_relu's slope or elu's alpha
         self.parameterization = parameterization
         self.register_parameter("raw_sigma_w2", torch.nn.Parameter(torch.zeros(())))
         self.register_parameter("raw_sigma_b2", torch.nn.Parameter(torch.zeros(())))
@@ -60,8 +66,8 @@ class _FCKernelAdapter(gpytorch.kernels.Kernel):
                              f"{tuple(x1.shape)} and {tuple(x2.shape)}")
         name = self._kernel_name
         out = torch.ops.statmech.fc_kernel(
-            x1, x2, self.sigma_w2.to(x1.dtype), self.sigma_b2.to(x1.dtype), self.depth, self.activation, None,
-            self.parameterization, 1.0, name == "nngp", name == "ntk", diag)
+            x1, x2, self.sigma_w2.to(x1.dtype), self.sigma_b2.to(x1.dtype), self.depth, self.activation,
+            self.activation_parameter, self.parameterization, 1.0, name == "nngp", name == "ntk", diag)
         return out[0]
 
 
