@@ -200,3 +200,16 @@ class _Hopfield:
 
 # statmech._C.hopfield: the C++ Hopfield modules, for cross-checks from Python.
 hopfield: _Hopfield
+
+class _Gp:
+    @staticmethod
+    def fc_kernel_activation(
+        x1: torch.Tensor, x2: Optional[torch.Tensor], sigma_w2: torch.Tensor, sigma_b2: torch.Tensor, depth: int,
+        activation: _Meanfield.Activation, parameterization: str, width: float, nngp: bool, ntk: bool,
+        diagonal: bool,
+    ) -> torch.Tensor:
+        """fc_kernel for an Activation object (a user-defined one evaluated eagerly, serially, with
+        the interpreter lock released; C++ autograd). Returns [outputs, N, M] or [outputs, N]."""
+
+# statmech._C.gp: fc_kernel with user-defined activations (statmech.gp.fc_kernel).
+gp: _Gp

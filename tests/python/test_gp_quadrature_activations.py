@@ -281,3 +281,31 @@ def test_device_matches_cpu(device):
     fc_kernel(b, depth=2, activation="hard_tanh", sigma_w2=1.5, sigma_b2=0.2, get="ntk").sum().backward()
     assert a.grad.device.type == device.type
     torch.testing.assert_close(a.grad.cpu(), b.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_custom_activation_from_several_python_threads_does_not_deadlock():
+    # The custom path releases the interpreter lock and takes it again for each call of the
+    # function, from the calling thread only; two Python threads (and the main one waiting on
+    # them) must all finish, forward and backward.
+    import threading
+
+    act = meanfield.activation(lambda t: torch.sin(t) + 0.3 * t)
+    x = _data(3, 2, seed=12)
+    expected = fc_kernel(x, depth=1, activation=act, sigma_w2=1.2, sigma_b2=0.1, get="nngp")
+    results = [None, None]
+
+    def work(slot):
+        xs = x.clone().requires_grad_()
+        out = fc_kernel(xs, depth=1, activation=act, sigma_w2=1.2, sigma_b2=0.1, get="nngp")
+        out.sum().backward()
+        results[slot] = (out.detach(), xs.grad)
+
+    threads = [threading.Thread(target=work, args=(slot,)) for slot in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "custom activation deadlocked"
+    for out, grad in results:
+        torch.testing.assert_close(out, expected)
+        assert torch.isfinite(grad).all()
