@@ -110,7 +110,8 @@ SeriesParity series_parity(const Activation& activation) {
 }
 
 RowSeries row_series(
-    const Activation& activation, double q, int64_t max_terms, double tolerance, double* b, double* derivative) {
+    const Activation& activation, double q, int64_t max_terms, double tolerance, double* b, double* derivative,
+    double coarse_tolerance) {
   // As in hermite_coefficients: the integrand decays like e^{-z^2/4}, so the rule reaches
   // |z| = 13, panels no wider than the analytic strip of phi(sqrt(q) z) and narrow enough to
   // resolve He_K (wavelength ~ 2 pi / sqrt(K)): half-width 0.25 at K = 256, wider for fewer terms.
@@ -123,17 +124,37 @@ RowSeries row_series(
   quadrature::append_gaussian_rule(
       0.0, kReach, {}, analytic_half_width(activation) / root_q, widest, roughness_centre(activation), rule);
   const auto n = static_cast<int64_t>(rule.nodes.size());
-  // phi, phi', phi'' at sqrt(q) z (first n) and at -sqrt(q) z (last n).
+  // phi, phi', phi'' at sqrt(q) z (first n) and at -sqrt(q) z (last n). Where the symmetry is
+  // known the mirrored values follow from the others and phi(0), phi'(0): odd up to a constant,
+  // phi(-x) = 2 phi(0) - phi(x); even up to a linear term, phi(-x) = phi(x) - 2 phi'(0) x.
+  const SeriesParity parity = series_parity(activation);
   std::vector<double> x(2 * n), phi(2 * n), dphi(2 * n), d2phi(2 * n);
   for (int64_t i = 0; i < n; ++i) {
     x[i] = root_q * rule.nodes[i];
     x[n + i] = -x[i];
   }
-  activation.evaluate(2 * n, x.data(), phi.data(), dphi.data(), d2phi.data());
+  if (parity == SeriesParity::None) {
+    activation.evaluate(2 * n, x.data(), phi.data(), dphi.data(), d2phi.data());
+  } else {
+    x[n] = 0.0; // phi(0), phi'(0) in slot n, then the mirror images
+    activation.evaluate(n + 1, x.data(), phi.data(), dphi.data(), d2phi.data());
+    const double phi0 = phi[n], slope0 = dphi[n];
+    for (int64_t i = 0; i < n; ++i) {
+      x[n + i] = -x[i];
+      if (parity == SeriesParity::Odd) {
+        phi[n + i] = 2.0 * phi0 - phi[i];
+        dphi[n + i] = dphi[i];
+        d2phi[n + i] = -d2phi[i];
+      } else {
+        phi[n + i] = phi[i] - 2.0 * slope0 * x[i];
+        dphi[n + i] = 2.0 * slope0 - dphi[i];
+        d2phi[n + i] = d2phi[i];
+      }
+    }
+  }
 
   // db_k/dq = E[phi'(sqrt(q) z) z h_k(z)] / (2 sqrt(q)).
   const double* z = rule.nodes.data();
-  const SeriesParity parity = series_parity(activation);
   // weighted[p][i]: 2 w_i times the part of parity p (0 even, 1 odd) of phi, and of phi' z / (2 sqrt q).
   std::vector<double> weighted[2] = {std::vector<double>(n), std::vector<double>(n)};
   std::vector<double> weighted_derivative[2] = {
@@ -186,6 +207,8 @@ RowSeries row_series(
   out.derivative_energy = q * derivative_mean_square;
   out.second_slope = derivative_mean_square + curvature;
   out.terms = max_terms;
+  out.coarse_terms = max_terms;
+  bool coarse_converged = !(coarse_tolerance > 0.0);
   double kept = 0.0;
   double derivative_kept = 0.0;
   bool converged = false;
@@ -204,6 +227,11 @@ RowSeries row_series(
         out.derivative_energy - derivative_kept <= tolerance * out.derivative_energy) {
       out.terms = order;
       converged = true;
+    }
+    if (order >= 1 && !coarse_converged && energy - kept <= coarse_tolerance * energy &&
+        out.derivative_energy - derivative_kept <= coarse_tolerance * out.derivative_energy) {
+      out.coarse_terms = order;
+      coarse_converged = true;
     }
   }
   return out;

@@ -30,6 +30,7 @@ struct RowSeries {
   double derivative_energy; // q E[phi'(sqrt(q) z)^2]
   double second_slope; // d E[phi^2] / dq = E[phi'^2] + E[phi'' phi]
   int64_t terms; // the row's truncation K (<= max_terms)
+  int64_t coarse_terms; // the same for `coarse_tolerance` (max_terms when none was asked)
 };
 
 // Coefficients that vanish for every q, from the symmetry of phi: tanh and sigmoid are odd up to a
@@ -43,7 +44,8 @@ SeriesParity series_parity(const Activation& activation);
 // The expectations are over z >= 0 only, on the even and odd parts of the integrands (h_k has the
 // parity of k), which halves the nodes against a rule on the whole line.
 RowSeries row_series(
-    const Activation& activation, double q, int64_t max_terms, double tolerance, double* b, double* derivative);
+    const Activation& activation, double q, int64_t max_terms, double tolerance, double* b, double* derivative,
+    double coarse_tolerance = 0.0);
 
 // Activations the kernel operators evaluate by the series (smooth ones without a closed form).
 bool uses_row_series(ActivationKind kind);

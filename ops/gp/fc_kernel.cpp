@@ -167,16 +167,20 @@ RowTables row_tables(
       largest = std::max(largest, t.q[r * stride + l]);
       smallest = std::min(smallest, std::max(t.q[r * stride + l], kSmallestVariance));
     }
-    int64_t terms = 1;
+    int64_t terms = 1, coarse_terms = 1;
     if (rows > 0) {
-      terms = std::max(
-          dual::row_series(activation, largest, dual::kMaxRowTerms, tolerance, scratch.data(), nullptr).terms,
-          dual::row_series(activation, smallest, dual::kMaxRowTerms, tolerance, scratch.data(), nullptr).terms);
+      const double coarse = sink ? sink->coarse_tolerance : 0.0;
+      const dual::RowSeries high =
+          dual::row_series(activation, largest, dual::kMaxRowTerms, tolerance, scratch.data(), nullptr, coarse);
+      const dual::RowSeries low =
+          dual::row_series(activation, smallest, dual::kMaxRowTerms, tolerance, scratch.data(), nullptr, coarse);
+      terms = std::max(high.terms, low.terms);
+      coarse_terms = std::min(terms, std::max(high.coarse_terms, low.coarse_terms));
     }
     t.layer_terms[l] = terms;
     const int64_t width = terms + 1;
     if (sink) {
-      sink->begin_layer(l, terms);
+      sink->begin_layer(l, terms, coarse_terms);
     } else {
       t.coefficients[l].assign(rows * width, 0.0);
     }

@@ -77,11 +77,13 @@ struct RowTables {
 };
 
 // Where row_tables puts the series coefficients of the forward when a kernel keeps its own layout
-// (the CPU forward: a compact, column-tiled one). begin_layer(l, terms) runs once per layer before
-// its rows; row(l, r, b) with b[0..terms] for every row r, from several threads (distinct r).
-// With a sink, RowTables::coefficients stays empty.
+// (the CPU forward: a compact, column-tiled one). begin_layer(l, terms, coarse_terms) runs once per
+// layer before its rows, with coarse_terms the layer's truncation at coarse_tolerance (when > 0;
+// from the same extreme rows as terms); row(l, r, b) with b[0..terms] for every row r, from
+// several threads (distinct r). With a sink, RowTables::coefficients stays empty.
 struct CoefficientSink {
-  std::function<void(int64_t layer, int64_t terms)> begin_layer;
+  double coarse_tolerance = 0.0;
+  std::function<void(int64_t layer, int64_t terms, int64_t coarse_terms)> begin_layer;
   std::function<void(int64_t layer, int64_t row, const double* b)> row;
 };
 

@@ -127,7 +127,8 @@ void fc_kernel_series_cpu(
     using series_cpu::SeriesTables;
     SeriesTables<scalar_t> tables(dual::series_parity(config.activation), depth, n, other.defined() ? m : 0);
     CoefficientSink sink;
-    sink.begin_layer = [&](int64_t l, int64_t terms) { tables.begin_layer(l, terms); };
+    sink.coarse_tolerance = series_cpu::kTailTolerance;
+    sink.begin_layer = [&](int64_t l, int64_t terms, int64_t coarse) { tables.begin_layer(l, terms, coarse); };
     sink.row = [&](int64_t l, int64_t r, const double* coefficients) { tables.set_row(l, r, coefficients); };
     const std::vector<double> norms = squared_row_norms(a, other);
     const RowTables rows = row_tables(

@@ -32,6 +32,7 @@ namespace statmech::gp::series_cpu {
 using dual::SeriesParity;
 
 constexpr int64_t kTile = 32; // columns per tile of the layout
+constexpr double kTailTolerance = 8e-9; // see SeriesTables::split
 
 // Stored coefficients of a layer (or a row) truncated at `terms`.
 inline int64_t stored_count(SeriesParity parity, int64_t terms) {
@@ -65,7 +66,13 @@ struct SeriesTables {
   int64_t padded_first = 0;
   int64_t slots = 0; // padded_first + padded x2 rows, a multiple of kTile
   std::vector<int64_t> stored; // [depth]
-  std::vector<std::vector<T>> coefficients; // [depth][slots / kTile][stored[l]][kTile]
+  // Float64 kernels keep the first split[l] stored coefficients in float64 and the rest, past the
+  // rows' float32 truncation (Parseval tails <= kTailTolerance), in float32: rounding them
+  // changes an entry by <= 2^-23 sqrt(T_1 T_2) <= 1e-15 sqrt(E_1 E_2) (and the same for
+  // sqrt(a b) kd with the D tails), a quarter less memory for tanh. Float32 kernels: split = stored.
+  std::vector<int64_t> split; // [depth]
+  std::vector<std::vector<T>> coefficients; // [depth][slots / kTile][split[l]][kTile]
+  std::vector<std::vector<float>> tails; // [depth][slots / kTile][stored[l] - split[l]][kTile]
   std::vector<std::vector<T>> heads; // [depth][slots]: b_0 (odd) or b_1 (even)
   std::vector<std::vector<int32_t>> counts; // [depth][slots]: each row's stored terms
   std::vector<std::vector<int32_t>> tile_counts; // [depth][slots / kTile]
@@ -76,7 +83,9 @@ struct SeriesTables {
     padded_first = (n + kTile - 1) / kTile * kTile;
     slots = padded_first + (m_rows + kTile - 1) / kTile * kTile;
     stored.assign(depth, 0);
+    split.assign(depth, 0);
     coefficients.resize(depth);
+    tails.resize(depth);
     heads.resize(depth);
     counts.resize(depth);
     tile_counts.resize(depth);
@@ -86,18 +95,24 @@ struct SeriesTables {
     return row < first_rows ? row : padded_first + (row - first_rows);
   }
 
-  void begin_layer(int64_t l, int64_t terms) {
+  void begin_layer(int64_t l, int64_t terms, int64_t coarse_terms) {
     stored[l] = stored_count(parity, terms);
-    coefficients[l].assign(slots * stored[l], T(0));
+    split[l] = sizeof(T) == sizeof(float) ? stored[l] : std::min(stored[l], stored_count(parity, coarse_terms));
+    coefficients[l].assign(slots * split[l], T(0));
+    tails[l].assign(slots * (stored[l] - split[l]), 0.0f);
     heads[l].assign(parity == SeriesParity::None ? 0 : slots, T(0));
   }
 
   void set_row(int64_t l, int64_t row, const double* b) {
     const int64_t s = slot(row);
-    const int64_t width = stored[l];
+    const int64_t width = split[l], tail_width = stored[l] - split[l];
     T* tile = coefficients[l].data() + (s / kTile) * width * kTile + s % kTile;
     for (int64_t k = 0; k < width; ++k) {
       tile[k * kTile] = static_cast<T>(b[stored_order(parity, k)]);
+    }
+    float* tail = tails[l].data() + (s / kTile) * tail_width * kTile + s % kTile;
+    for (int64_t k = 0; k < tail_width; ++k) {
+      tail[k * kTile] = static_cast<float>(b[stored_order(parity, width + k)]);
     }
     if (parity == SeriesParity::Odd) {
       heads[l][s] = static_cast<T>(b[0]);
@@ -186,7 +201,7 @@ STATMECH_ALWAYS_INLINE void tile_entries(
         c[v] = cv;
         x[v] = parity == SeriesParity::None ? cv : cv * cv;
       }
-      const int64_t width = t.stored[l];
+      const int64_t width = t.split[l], tail_width = t.stored[l] - width;
       const int64_t count = std::max<int64_t>(row_counts[l], t.tile_counts[l][tile]);
       const T* column = t.coefficients[l].data() + tile * width * kTile + lane0;
       const T* mine = row_coefficients[l];
@@ -195,7 +210,24 @@ STATMECH_ALWAYS_INLINE void tile_entries(
         value[v] = zero;
         slope[v] = zero;
       }
-      for (int64_t s = count - 1; s >= 0; --s) {
+      if constexpr (sizeof(T) == sizeof(double)) {
+        // The float32 tail (split[l] <= s < count), widened lane by lane.
+        typedef float F __attribute__((vector_size(16)));
+        const float* column_tail = t.tails[l].data() + tile * tail_width * kTile + lane0 - width * kTile;
+        for (int64_t s = count - 1; s >= width; --s) {
+          const T own = mine[s];
+          const float* line = column_tail + s * kTile;
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) {
+            F narrow;
+            std::memcpy(&narrow, line + v * W, sizeof(F));
+            const V theirs = __builtin_convertvector(narrow, V);
+            slope[v] = slope[v] * x[v] + value[v];
+            value[v] = value[v] * x[v] + own * theirs;
+          }
+        }
+      }
+      for (int64_t s = std::min(count, width) - 1; s >= 0; --s) {
         const T own = mine[s];
         const T* line = column + s * kTile;
 #pragma GCC unroll 4
@@ -278,13 +310,17 @@ STATMECH_CPU_CLONES void series_rows(
     T* heads = cursor + total;
     T* row_q = heads + depth;
     for (int64_t l = 0; l < depth; ++l) {
-      const int64_t width = t.stored[l];
+      const int64_t width = t.split[l], tail_width = t.stored[l] - width;
       const T* tile = t.coefficients[l].data() + (s / kTile) * width * kTile + s % kTile;
       for (int64_t k = 0; k < width; ++k) {
         cursor[k] = tile[k * kTile];
       }
+      const float* tail = t.tails[l].data() + (s / kTile) * tail_width * kTile + s % kTile;
+      for (int64_t k = 0; k < tail_width; ++k) {
+        cursor[width + k] = static_cast<T>(tail[k * kTile]);
+      }
       scratch.coefficients[g * depth + l] = cursor;
-      cursor += width;
+      cursor += width + tail_width;
       heads[l] = t.parity == SeriesParity::None ? T(0) : t.heads[l][s];
       row_q[l] = t.q[l * t.slots + s];
       scratch.counts[g * depth + l] = t.counts[l][s];
