@@ -3,9 +3,10 @@
 Runs neural-tangents in its own venv (see compare_neural_tangents.py) through a subprocess, with
 timings taken warm (after one call that compiles) and the same number of threads on both sides
 (--threads: torch.set_num_threads here; XLA's CPU client there, with OMP_NUM_THREADS and
-MKL_NUM_THREADS set alike). Also measures, for our side, the peak memory of one call (ru_maxrss
-increase in a fresh process, against the returned kernels + inputs), and, for tanh, the accuracy
-of both sides against composite Gauss-Legendre quadrature of the recursion in float64.
+MKL_NUM_THREADS set alike). Also measures, for our side, the peak memory of one call (resident
+high-water mark over the resident size before it, in a fresh process, against the returned
+kernels + inputs), and, for tanh, the accuracy of both sides against composite Gauss-Legendre
+quadrature of the recursion in float64.
 Usage:
 
     python3 benchmarks/bench_gp_fc_kernel.py [--n 4096] [--d 64] [--depth 10] [--threads 2]
@@ -14,7 +15,6 @@ Usage:
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -77,8 +77,18 @@ def anchor(data_path, depth, out_path, tanh_degree):
         json.dump(out, f)
 
 
+def _status_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
 def memory(act, dtype, n, d, depth):
-    """Peak RSS increase of one fc_kernel call in this (fresh) process, in MiB, as JSON."""
+    """Peak resident-memory increase of one fc_kernel call, in MiB, as JSON: the high-water mark
+    (VmHWM, reset just before the call through /proc/self/clear_refs) minus the resident size
+    before it. (ru_maxrss is not usable in a child: Linux carries the parent's peak over.)"""
     import torch
 
     import statmech  # noqa: F401
@@ -86,11 +96,13 @@ def memory(act, dtype, n, d, depth):
 
     x = torch.from_numpy(np.random.default_rng(0).standard_normal((n, d))).to(getattr(torch, dtype))
     fc_kernel(x[:64], depth=depth, activation=act, sigma_w2=SIGMA_W2, sigma_b2=SIGMA_B2)  # load everything
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = _status_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the high-water mark to the current resident size
     start = time.perf_counter()
     k = fc_kernel(x, depth=depth, activation=act, sigma_w2=SIGMA_W2, sigma_b2=SIGMA_B2)
     seconds = time.perf_counter() - start
-    peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    peak = (_status_kib("VmHWM") - before) / 1024
     returned = sum(v.numel() * v.element_size() for v in k) / 2**20
     inputs = x.numel() * x.element_size() / 2**20
     print(json.dumps({"peak": peak, "returned": returned, "inputs": inputs, "seconds": seconds}))
