@@ -111,8 +111,9 @@ void for_rows(int64_t rows, int64_t columns, bool triangular, Fn&& fn) {
   });
 }
 
-// The Hermite-series activations off the diagonal: compact column-tiled coefficient tables
-// (fc_kernel_series.h) filled by row_tables, then groups of rows against tiles of columns.
+// The Hermite-series activations off the diagonal (those with a known symmetry: all built-in
+// ones): compact column-tiled coefficient tables (fc_kernel_series.h) filled by row_tables, then
+// groups of rows against tiles of columns.
 void fc_kernel_series_cpu(
     const FcKernelConfig& config, const at::Tensor& a, const at::Tensor& other, double w, double b, at::Tensor& out) {
   const int64_t n = a.size(0);
@@ -189,7 +190,8 @@ at::Tensor fc_kernel_cpu(
   const int64_t n = a.size(0);
   const int64_t m = diagonal ? n : (other.defined() ? other.size(0) : n);
   const int64_t column_offset = other.defined() ? n : 0; // row of column j in the tables
-  if (!diagonal && dual::uses_row_series(config.activation.kind())) {
+  if (!diagonal && dual::uses_row_series(config.activation.kind()) &&
+      dual::series_parity(config.activation) != dual::SeriesParity::None) {
     fc_kernel_series_cpu(config, a, other, w, b, out);
     return out;
   }

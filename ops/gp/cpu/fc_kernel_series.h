@@ -21,6 +21,8 @@
 #include "ops/common/vectorizable_math.h"
 #include "ops/gp/fc_kernel_entry.h"
 
+#include <c10/util/Exception.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -34,33 +36,21 @@ using dual::SeriesParity;
 constexpr int64_t kTile = 32; // columns per tile of the layout
 constexpr double kTailTolerance = 8e-9; // see SeriesTables::split
 
-// Stored coefficients of a layer (or a row) truncated at `terms`.
+// Stored coefficients of a layer (or a row) truncated at `terms`: b_1, b_3, ..., (odd) or b_0,
+// b_2, ... (even), up to b_terms. Activations without a known symmetry (SeriesParity::None) are
+// not handled here: they keep the per-entry path of fc_kernel_cpu.cpp.
 inline int64_t stored_count(SeriesParity parity, int64_t terms) {
-  switch (parity) {
-    case SeriesParity::Odd:
-      return (terms + 1) / 2; // b_1, b_3, ..., b_terms
-    case SeriesParity::Even:
-      return terms / 2 + 1; // b_0, b_2, ..., b_terms
-    default:
-      return terms + 1;
-  }
+  return parity == SeriesParity::Odd ? (terms + 1) / 2 : terms / 2 + 1;
 }
 
 // Index n of stored coefficient s.
 inline int64_t stored_order(SeriesParity parity, int64_t s) {
-  switch (parity) {
-    case SeriesParity::Odd:
-      return 2 * s + 1;
-    case SeriesParity::Even:
-      return 2 * s;
-    default:
-      return s;
-  }
+  return parity == SeriesParity::Odd ? 2 * s + 1 : 2 * s;
 }
 
 template <typename T>
 struct SeriesTables {
-  SeriesParity parity = SeriesParity::None;
+  SeriesParity parity = SeriesParity::Odd; // Odd or Even
   int64_t depth = 0;
   int64_t first_rows = 0; // x1 rows; x2 rows start at slot padded_first
   int64_t padded_first = 0;
@@ -80,6 +70,7 @@ struct SeriesTables {
 
   SeriesTables(SeriesParity p, int64_t depth_, int64_t n, int64_t m_rows)
       : parity(p), depth(depth_), first_rows(n) {
+    TORCH_INTERNAL_ASSERT(p != SeriesParity::None, "SeriesTables: an activation without a known symmetry");
     padded_first = (n + kTile - 1) / kTile * kTile;
     slots = padded_first + (m_rows + kTile - 1) / kTile * kTile;
     stored.assign(depth, 0);
@@ -100,7 +91,7 @@ struct SeriesTables {
     split[l] = sizeof(T) == sizeof(float) ? stored[l] : std::min(stored[l], stored_count(parity, coarse_terms));
     coefficients[l].assign(slots * split[l], T(0));
     tails[l].assign(slots * (stored[l] - split[l]), 0.0f);
-    heads[l].assign(parity == SeriesParity::None ? 0 : slots, T(0));
+    heads[l].assign(slots, T(0));
   }
 
   void set_row(int64_t l, int64_t row, const double* b) {
@@ -114,11 +105,7 @@ struct SeriesTables {
     for (int64_t k = 0; k < tail_width; ++k) {
       tail[k * kTile] = static_cast<float>(b[stored_order(parity, width + k)]);
     }
-    if (parity == SeriesParity::Odd) {
-      heads[l][s] = static_cast<T>(b[0]);
-    } else if (parity == SeriesParity::Even) {
-      heads[l][s] = static_cast<T>(b[1]);
-    }
+    heads[l][s] = static_cast<T>(b[parity == SeriesParity::Odd ? 0 : 1]);
   }
 
   // After row_tables: the variances and truncations from its tables.
@@ -199,7 +186,7 @@ STATMECH_ALWAYS_INLINE void tile_entries(
           cv[lane] = value;
         }
         c[v] = cv;
-        x[v] = parity == SeriesParity::None ? cv : cv * cv;
+        x[v] = cv * cv;
       }
       const int64_t width = t.split[l], tail_width = t.stored[l] - width;
       const int64_t count = std::max<int64_t>(row_counts[l], t.tile_counts[l][tile]);
@@ -239,16 +226,11 @@ STATMECH_ALWAYS_INLINE void tile_entries(
         }
       }
       for (int v = 0; v < NV; ++v) {
-        V heads = zero; // b_0 b_0' (odd) or b_1 b_1' (even)
-        if (parity != SeriesParity::None) {
-          std::memcpy(&heads, t.heads[l].data() + base + lane0 + v * W, sizeof(V));
-          heads = row_heads[l] * heads;
-        }
+        V heads; // b_0 b_0' (odd) or b_1 b_1' (even)
+        std::memcpy(&heads, t.heads[l].data() + base + lane0 + v * W, sizeof(V));
+        heads = row_heads[l] * heads;
         V k, derivative; // k and dk/dc = sqrt(a b) kd
-        if (parity == SeriesParity::None) {
-          k = value[v];
-          derivative = slope[v];
-        } else if (parity == SeriesParity::Odd) {
+        if (parity == SeriesParity::Odd) {
           k = heads + c[v] * value[v];
           derivative = value[v] + T(2) * x[v] * slope[v];
         } else {
@@ -321,7 +303,7 @@ STATMECH_CPU_CLONES void series_rows(
       }
       scratch.coefficients[g * depth + l] = cursor;
       cursor += width + tail_width;
-      heads[l] = t.parity == SeriesParity::None ? T(0) : t.heads[l][s];
+      heads[l] = t.heads[l][s];
       row_q[l] = t.q[l * t.slots + s];
       scratch.counts[g * depth + l] = t.counts[l][s];
     }
