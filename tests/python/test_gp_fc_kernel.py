@@ -387,6 +387,13 @@ def test_device_matches_cpu(device, activation):
         dev = torch.stack(fc_kernel(x1.to(device, dtype), x2.to(device, dtype), depth=5, activation=activation,
                                     sigma_w2=1.7, sigma_b2=0.1))
         torch.testing.assert_close(dev.cpu(), cpu, rtol=tol, atol=tol)
+        # x2 None: the device evaluates the tiles on and above the diagonal and mirrors them
+        # (37 rows: partial tiles of 16 on the diagonal).
+        cpu = torch.stack(fc_kernel(x1.to(dtype), depth=5, activation=activation, sigma_w2=1.7, sigma_b2=0.1))
+        dev = torch.stack(fc_kernel(x1.to(device, dtype), depth=5, activation=activation, sigma_w2=1.7,
+                                    sigma_b2=0.1)).cpu()
+        torch.testing.assert_close(dev, cpu, rtol=tol, atol=tol)
+        assert torch.equal(dev, dev.transpose(1, 2))
         a = x1.to(dtype).requires_grad_()
         b = x1.to(device, dtype).requires_grad_()
         (ga,) = torch.autograd.grad(sum(k.sum() for k in fc_kernel(a, depth=3, activation=activation, sigma_w2=1.7,
