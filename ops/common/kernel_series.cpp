@@ -80,6 +80,29 @@ STATMECH_CPU_CLONES void parity_sums(
   }
 }
 
+// tanh, tanh' and tanh'' at n points (Activation::evaluate's values, in vector arithmetic): with
+// t = e^{-2|x|} (math::exp_nonpositive, within 2 ulp), tanh x = sign(x) (1 - t) / (1 + t), within a
+// few ulp where |x| >= 1/2 (t <= 1/e: no cancellation in 1 - t); the points below take std::tanh.
+template <typename T>
+STATMECH_CPU_CLONES void tanh_points(int64_t n, const T* x, T* phi, T* dphi, T* d2phi) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T magnitude = x[i] < T(0) ? -x[i] : x[i];
+    const T t = math::exp_nonpositive<T>(T(-2) * magnitude);
+    const T f = (T(1) - t) / (T(1) + t);
+    phi[i] = x[i] < T(0) ? -f : f;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    if (x[i] > T(-0.5) && x[i] < T(0.5)) {
+      phi[i] = std::tanh(x[i]);
+    }
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const T slope = T(1) - phi[i] * phi[i];
+    dphi[i] = slope;
+    d2phi[i] = T(-2) * phi[i] * slope;
+  }
+}
+
 } // namespace
 
 bool uses_row_series(ActivationKind kind) {
@@ -137,7 +160,11 @@ RowSeries row_series(
     activation.evaluate(2 * n, x.data(), phi.data(), dphi.data(), d2phi.data());
   } else {
     x[n] = 0.0; // phi(0), phi'(0) in slot n, then the mirror images
-    activation.evaluate(n + 1, x.data(), phi.data(), dphi.data(), d2phi.data());
+    if (activation.kind() == ActivationKind::Tanh) {
+      tanh_points<double>(n + 1, x.data(), phi.data(), dphi.data(), d2phi.data());
+    } else {
+      activation.evaluate(n + 1, x.data(), phi.data(), dphi.data(), d2phi.data());
+    }
     const double phi0 = phi[n], slope0 = dphi[n];
     for (int64_t i = 0; i < n; ++i) {
       x[n + i] = -x[i];
