@@ -129,7 +129,8 @@ std::vector<double> squared_row_norms(const at::Tensor& x1, const at::Tensor& x2
 
 RowTables row_tables(
     const FcKernelConfig& config, const std::vector<double>& squared_norms, double sigma_w2, double sigma_b2,
-    bool for_backward, bool single_precision) {
+    bool for_backward, bool single_precision, const CoefficientSink* sink) {
+  TORCH_INTERNAL_ASSERT(!(sink && for_backward), "row_tables: a coefficient sink is for the forward only");
   RowTables t;
   t.rows = static_cast<int64_t>(squared_norms.size());
   t.depth = config.depth;
@@ -163,7 +164,7 @@ RowTables row_tables(
   // Series activations: layer by layer, since a layer's number of terms is set by its largest
   // variance (the coefficients of these activations decay more slowly as q grows).
   t.series = true;
-  const double tolerance = single_precision ? 1e-9 : 1e-15;
+  const double tolerance = single_precision ? 1e-9 : 1e-14; // kernel_series.h
   constexpr double kSmallestVariance = 1e-30;
   t.terms.assign(rows * depth, 0);
   t.layer_terms.assign(depth, 0);
@@ -178,24 +179,36 @@ RowTables row_tables(
       largest = std::max(largest, t.q[r * stride + l]);
       smallest = std::min(smallest, std::max(t.q[r * stride + l], kSmallestVariance));
     }
-    int64_t terms = 1;
+    int64_t terms = 1, coarse_terms = 1;
     if (rows > 0) {
-      terms = std::max(
-          dual::row_series(activation, largest, dual::kMaxRowTerms, tolerance, scratch.data(), nullptr).terms,
-          dual::row_series(activation, smallest, dual::kMaxRowTerms, tolerance, scratch.data(), nullptr).terms);
+      const double coarse = sink ? sink->coarse_tolerance : 0.0;
+      const dual::RowSeries high =
+          dual::row_series(activation, largest, dual::kMaxRowTerms, tolerance, scratch.data(), nullptr, coarse);
+      const dual::RowSeries low =
+          dual::row_series(activation, smallest, dual::kMaxRowTerms, tolerance, scratch.data(), nullptr, coarse);
+      terms = std::max(high.terms, low.terms);
+      coarse_terms = std::min(terms, std::max(high.coarse_terms, low.coarse_terms));
     }
     t.layer_terms[l] = terms;
     const int64_t width = terms + 1;
-    t.coefficients[l].assign(rows * width, 0.0);
+    if (sink) {
+      sink->begin_layer(l, terms, coarse_terms);
+    } else {
+      t.coefficients[l].assign(rows * width, 0.0);
+    }
     if (for_backward) {
       t.coefficient_derivatives[l].assign(rows * width, 0.0);
     }
     at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+      std::vector<double> row_buffer(sink ? width : 0);
       for (int64_t r = begin; r < end; ++r) {
         const double q = std::max(t.q[r * stride + l], kSmallestVariance);
         const dual::RowSeries s = dual::row_series(
-            activation, q, terms, tolerance, t.coefficients[l].data() + r * width,
+            activation, q, terms, tolerance, sink ? row_buffer.data() : t.coefficients[l].data() + r * width,
             for_backward ? t.coefficient_derivatives[l].data() + r * width : nullptr);
+        if (sink) {
+          sink->row(l, r, row_buffer.data());
+        }
         t.terms[r * depth + l] = static_cast<int32_t>(s.terms);
         t.q[r * stride + l + 1] = sigma_w2 * s.energy + sigma_b2;
         if (for_backward) {

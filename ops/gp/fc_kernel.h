@@ -20,6 +20,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <array>
+#include <functional>
 #include <optional>
 #include <tuple>
 #include <string>
@@ -81,10 +82,21 @@ struct RowTables {
   bool series = false;
 };
 
+// Where row_tables puts the series coefficients of the forward when a kernel keeps its own layout
+// (the CPU forward: a compact, column-tiled one). begin_layer(l, terms, coarse_terms) runs once per
+// layer before its rows, with coarse_terms the layer's truncation at coarse_tolerance (when > 0;
+// from the same extreme rows as terms); row(l, r, b) with b[0..terms] for every row r, from
+// several threads (distinct r). With a sink, RowTables::coefficients stays empty.
+struct CoefficientSink {
+  double coarse_tolerance = 0.0;
+  std::function<void(int64_t layer, int64_t terms, int64_t coarse_terms)> begin_layer;
+  std::function<void(int64_t layer, int64_t row, const double* b)> row;
+};
+
 // squared_norms[r] = |x_r|^2 / d (float64, host).
 RowTables row_tables(
     const FcKernelConfig& config, const std::vector<double>& squared_norms, double sigma_w2, double sigma_b2,
-    bool for_backward, bool single_precision);
+    bool for_backward, bool single_precision, const CoefficientSink* sink = nullptr);
 
 // |x_r|^2 / d of x1 rows then x2 rows (x2 may be undefined), as float64 on the host.
 std::vector<double> squared_row_norms(const at::Tensor& x1, const at::Tensor& x2);

@@ -387,6 +387,13 @@ def test_device_matches_cpu(device, activation):
         dev = torch.stack(fc_kernel(x1.to(device, dtype), x2.to(device, dtype), depth=5, activation=activation,
                                     sigma_w2=1.7, sigma_b2=0.1))
         torch.testing.assert_close(dev.cpu(), cpu, rtol=tol, atol=tol)
+        # x2 None: the device evaluates the tiles on and above the diagonal and mirrors them
+        # (37 rows: partial tiles of 16 on the diagonal).
+        cpu = torch.stack(fc_kernel(x1.to(dtype), depth=5, activation=activation, sigma_w2=1.7, sigma_b2=0.1))
+        dev = torch.stack(fc_kernel(x1.to(device, dtype), depth=5, activation=activation, sigma_w2=1.7,
+                                    sigma_b2=0.1)).cpu()
+        torch.testing.assert_close(dev, cpu, rtol=tol, atol=tol)
+        assert torch.equal(dev, dev.transpose(1, 2))
         a = x1.to(dtype).requires_grad_()
         b = x1.to(device, dtype).requires_grad_()
         (ga,) = torch.autograd.grad(sum(k.sum() for k in fc_kernel(a, depth=3, activation=activation, sigma_w2=1.7,
@@ -409,3 +416,78 @@ def test_vectorised_rows_match_scalar_entries():
             n32, t32 = fc_kernel(x1.float(), None if other is None else other.float(), depth=4, activation=act,
                                  sigma_w2=1.9, sigma_b2=0.05)
             np.testing.assert_allclose(t32.double().numpy(), ref_ntk, rtol=2e-5, atol=2e-5)
+
+
+def _gelu_pair():
+    from scipy.special import erf
+
+    phi = lambda x: 0.5 * x * (1 + erf(x / np.sqrt(2)))  # noqa: E731
+    dphi = lambda x: 0.5 * (1 + erf(x / np.sqrt(2))) + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi)  # noqa: E731
+    return phi, dphi
+
+
+def _series_data(n, m, d=5, seed=3):
+    # Rows of different norms (different variances, so different per-row truncations and a
+    # layer whose terms are set by the largest), a duplicate row and a negated one (correlations
+    # +1 and -1 off the diagonal).
+    x1, x2 = _data(n, m, d, seed=seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    x1 = x1 * (0.3 + 1.7 * torch.rand(n, 1, generator=g, dtype=torch.float64))
+    x2 = x2 * (0.3 + 1.7 * torch.rand(m, 1, generator=g, dtype=torch.float64))
+    x1[n - 1] = x1[0]
+    x2[m - 1] = -x1[1]
+    x2[31] = x1[0]
+    return x1, x2
+
+
+# Entries in different lanes and tiles of the CPU series path (tiles of 32 columns, passes of 16
+# columns in float64): the first and last lanes of the first tile, lanes of the next one.
+_SERIES_ROWS = [0, 17, 36]
+_SERIES_COLUMNS = [0, 31, 32, 40]
+
+
+@pytest.mark.parametrize(
+    "activation,parameterization",
+    [("tanh", "ntk"), ("tanh", "standard"), ("sigmoid", "ntk"), ("gelu", "ntk"), ("softplus", "standard")],
+)
+def test_series_tiles_match_2d_quadrature(activation, parameterization):
+    # The column-tiled series kernel (odd symmetry: tanh, sigmoid; even plus linear: gelu,
+    # softplus) on a 37 x 41 problem, against 800^2-node Gauss-Legendre quadrature of the same
+    # recursion at entries spread over lanes and tiles (an entry's recursion depends on its own
+    # two rows only, so the reference runs on those rows). Column 31 duplicates row 0
+    # (correlation 1), column 40 is minus row 1.
+    phi, dphi = _gelu_pair() if activation == "gelu" else _SMOOTH[activation]
+    x1, x2 = _series_data(37, 41)
+    width = 2.0 if parameterization == "standard" else 1.0
+    kwargs = dict(depth=3, activation=activation, sigma_w2=1.5, sigma_b2=0.1, parameterization=parameterization,
+                  width=width)
+    nngp, ntk = fc_kernel(x1, x2, **kwargs)
+    rows, columns = _SERIES_ROWS, _SERIES_COLUMNS
+    ref_nngp, ref_ntk = reference(x1[rows], x2[columns], 3, _legendre_dual(phi, dphi), 1.5, 0.1, parameterization,
+                                  width)
+    np.testing.assert_allclose(nngp[rows][:, columns].numpy(), ref_nngp, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(ntk[rows][:, columns].numpy(), ref_ntk, rtol=1e-12, atol=1e-13)
+    # Symmetric (x2 None: the upper triangle, mirrored) against the rectangular path on a copy.
+    sym = torch.stack(fc_kernel(x1, **kwargs))
+    rect = torch.stack(fc_kernel(x1, x1.clone(), **kwargs))
+    torch.testing.assert_close(sym, rect, rtol=1e-13, atol=1e-14)
+    assert torch.equal(sym, sym.transpose(1, 2))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "gelu", "silu"])
+def test_series_tiles_agree_with_diagonal_and_float32(activation):
+    # The tiled off-diagonal path against the per-entry diagonal path (the same coefficients,
+    # summed entry by entry), and float32 (float32 tables) against float64.
+    x1, x2 = _series_data(37, 41)
+    kwargs = dict(depth=5, activation=activation, sigma_w2=1.8, sigma_b2=0.1)
+    full = torch.stack(fc_kernel(x1, **kwargs))
+    diagonal = torch.stack(fc_kernel(x1, diagonal=True, **kwargs))
+    torch.testing.assert_close(torch.diagonal(full, dim1=1, dim2=2), diagonal, rtol=1e-12, atol=1e-13)
+    for other in (x2, None):
+        k64 = torch.stack(fc_kernel(x1, other, **kwargs))
+        k32 = torch.stack(fc_kernel(x1.float(), None if other is None else other.float(), **kwargs))
+        torch.testing.assert_close(k32.double(), k64, rtol=2e-5, atol=2e-5)
+    # Row blocks of the rectangular kernel are the kernel of the row block (no coupling between
+    # rows other than through the shared truncation, which only adds terms).
+    block = torch.stack(fc_kernel(x1[5:9], x2, **kwargs))
+    torch.testing.assert_close(block, torch.stack(fc_kernel(x1, x2, **kwargs))[:, 5:9], rtol=1e-12, atol=1e-13)

@@ -2,10 +2,12 @@
 
 #include "ops/gp/fc_kernel.h"
 #include "ops/gp/fc_kernel_entry.h"
+#include "ops/gp/cpu/fc_kernel_series.h"
 #include "ops/gp/fc_kernel_quadrature.h"
 #include "ops/gp/cpu/fc_kernel_simd.h"
 
 #include "ops/common/checks.h"
+#include "ops/common/kernel_series.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -110,6 +112,64 @@ void for_rows(int64_t rows, int64_t columns, bool triangular, Fn&& fn) {
   });
 }
 
+// The Hermite-series activations off the diagonal (those with a known symmetry: all built-in
+// ones): compact column-tiled coefficient tables (fc_kernel_series.h) filled by row_tables, then
+// groups of rows against tiles of columns.
+void fc_kernel_series_cpu(
+    const FcKernelConfig& config, const at::Tensor& a, const at::Tensor& other, double w, double b, at::Tensor& out) {
+  const int64_t n = a.size(0);
+  const int64_t m = other.defined() ? other.size(0) : n;
+  const int64_t column_offset = other.defined() ? n : 0;
+  const int64_t depth = config.depth;
+  const bool triangular = !other.defined();
+  // The dot products go into the first output and are overwritten in place.
+  at::Tensor dots = out[0];
+  at::mm_out(dots, a, other.defined() ? other.t() : a.t());
+  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "fc_kernel_series_cpu", [&] {
+    using series_cpu::SeriesTables;
+    SeriesTables<scalar_t> tables(dual::series_parity(config.activation), depth, n, other.defined() ? m : 0);
+    CoefficientSink sink;
+    sink.coarse_tolerance = series_cpu::kTailTolerance;
+    sink.begin_layer = [&](int64_t l, int64_t terms, int64_t coarse) { tables.begin_layer(l, terms, coarse); };
+    sink.row = [&](int64_t l, int64_t r, const double* coefficients) { tables.set_row(l, r, coefficients); };
+    const std::vector<double> norms = squared_row_norms(a, other);
+    const RowTables rows = row_tables(
+        config, norms, w, b, /*for_backward=*/false, a.scalar_type() == at::kFloat, &sink);
+    tables.finish(rows.q, rows.terms, rows.rows);
+    const EntryParams<scalar_t> params = entry_params<scalar_t>(config, w, b, a.size(1));
+    scalar_t* nngp_out = config.nngp ? out[0].data_ptr<scalar_t>() : nullptr;
+    scalar_t* ntk_out = config.ntk ? out[config.nngp ? 1 : 0].data_ptr<scalar_t>() : nullptr;
+    scalar_t* dot_ptr = dots.data_ptr<scalar_t>();
+    // Groups of rows share the column tiles in cache; symmetric problems pair group g with the
+    // last but g (equal triangle work).
+    constexpr int64_t kGroup = 16;
+    const int64_t groups = (n + kGroup - 1) / kGroup;
+    const auto run_group = [&](int64_t g, series_cpu::RowScratch<scalar_t>& scratch) {
+      const int64_t begin = g * kGroup, end = std::min(n, begin + kGroup);
+      series_cpu::series_rows<scalar_t>(
+          params, tables, begin, end, column_offset, triangular, m, dot_ptr, nngp_out, ntk_out, scratch);
+      if (triangular) {
+        for (int64_t i = begin; i < end; ++i) {
+          for (int64_t k = i + 1; k < m; ++k) {
+            if (nngp_out) nngp_out[k * m + i] = nngp_out[i * m + k];
+            if (ntk_out) ntk_out[k * m + i] = ntk_out[i * m + k];
+          }
+        }
+      }
+    };
+    const int64_t tasks = triangular ? (groups + 1) / 2 : groups;
+    at::parallel_for(0, tasks, 1, [&](int64_t task_begin, int64_t task_end) {
+      series_cpu::RowScratch<scalar_t> scratch;
+      for (int64_t task = task_begin; task < task_end; ++task) {
+        run_group(task, scratch);
+        if (triangular && groups - 1 - task != task) {
+          run_group(groups - 1 - task, scratch);
+        }
+      }
+    });
+  });
+}
+
 at::Tensor fc_kernel_cpu(
     const at::Tensor& x1, const std::optional<at::Tensor>& x2, const at::Tensor& sigma_w2, const at::Tensor& sigma_b2,
     int64_t depth, c10::string_view activation, std::optional<double> activation_parameter,
@@ -134,6 +194,11 @@ at::Tensor fc_kernel_cpu(
   const int64_t n = a.size(0);
   const int64_t m = diagonal ? n : (other.defined() ? other.size(0) : n);
   const int64_t column_offset = other.defined() ? n : 0; // row of column j in the tables
+  if (!diagonal && dual::uses_row_series(config.activation.kind()) &&
+      dual::series_parity(config.activation) != dual::SeriesParity::None) {
+    fc_kernel_series_cpu(config, a, other, w, b, out);
+    return out;
+  }
   const RowTables tables = row_tables(
       config, squared_row_norms(a, other), w, b, /*for_backward=*/false, a.scalar_type() == at::kFloat);
   // The dot products go into the first output and are overwritten in place.

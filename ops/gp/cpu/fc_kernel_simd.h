@@ -2,8 +2,9 @@
 
 // The forward of fc_kernel for the arc-cosine / erf closed forms, several columns at a time in
 // AVX2 registers: arctangents from glibc's vector math library (libmvec, glibc >= 2.35, within
-// 4 ulp), square roots and the rest in vector arithmetic. The scalar path (fc_kernel_entry.h)
-// serves the remaining activations, the tails of rows, and CPUs without AVX2 + FMA.
+// 4 ulp), square roots and the rest in vector arithmetic. The Hermite-series activations have their
+// own path (fc_kernel_series.h); the scalar path (fc_kernel_entry.h) serves sin / cos, the
+// diagonal, the tails of rows, and CPUs without AVX2 + FMA.
 
 #include "ops/gp/fc_kernel_entry.h"
 
