@@ -9,6 +9,8 @@
 #include "ops/rbm/sampling.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/csrc/autograd/VariableTypeUtils.h>
 #include <torch/csrc/autograd/autograd_not_implemented_fallback.h>
 #include <torch/library.h>
 
@@ -209,6 +211,40 @@ std::tuple<at::Tensor, at::Tensor> train_sgd_meta(
       at::empty_symint({chains, weight.sym_size(0)}, weight.options())};
 }
 
+// The Autograd key: the op is an optimiser step, not differentiable. Parameters that require
+// grad must be updated under no_grad (as torch.optim does); the version counters of the mutated
+// tensors are bumped, so autograd notices if a saved tensor was changed.
+std::tuple<at::Tensor, at::Tensor> train_sgd_autograd(
+    const at::Tensor& data, at::Tensor& weight, at::Tensor& visible_bias, at::Tensor& hidden_bias,
+    at::Tensor& weight_velocity, at::Tensor& visible_bias_velocity, at::Tensor& hidden_bias_velocity,
+    const std::optional<at::Tensor>& chain_start, int64_t steps, int64_t batch_size, double lr, double momentum,
+    double weight_decay, bool persistent, int64_t epochs, bool shuffle, bool mean_field, bool track_reconstruction,
+    std::optional<at::Generator> generator) {
+  at::Tensor* mutated[] = {&weight, &visible_bias, &hidden_bias, &weight_velocity, &visible_bias_velocity, &hidden_bias_velocity};
+  const char* names[] = {"weight", "visible_bias", "hidden_bias", "weight_velocity", "visible_bias_velocity", "hidden_bias_velocity"};
+  for (size_t k = 0; k < 6; ++k) {
+    TORCH_CHECK(
+        !(at::GradMode::is_enabled() && mutated[k]->defined() && mutated[k]->requires_grad()), kOp, ": ", names[k],
+        " requires grad and is updated in place; call rbm_train_sgd under torch.no_grad() (it is an optimiser step, "
+        "not a differentiable op)");
+  }
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("statmech::rbm_train_sgd", "")
+                       .typed<decltype(train_sgd_autograd)>();
+  std::tuple<at::Tensor, at::Tensor> result;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    result = op.call(
+        data, weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity,
+        chain_start, steps, batch_size, lr, momentum, weight_decay, persistent, epochs, shuffle, mean_field,
+        track_reconstruction, std::move(generator));
+  }
+  for (at::Tensor* t : mutated) {
+    torch::autograd::increment_version(*t);
+  }
+  return result;
+}
+
 } // namespace
 
 TORCH_LIBRARY_IMPL(statmech, CompositeExplicitAutograd, m) {
@@ -220,7 +256,7 @@ TORCH_LIBRARY_IMPL(statmech, Meta, m) {
 }
 
 TORCH_LIBRARY_IMPL(statmech, Autograd, m) {
-  m.impl("rbm_train_sgd", torch::autograd::autogradNotImplementedFallback());
+  m.impl("rbm_train_sgd", &train_sgd_autograd);
 }
 
 TORCH_LIBRARY_IMPL(statmech, ADInplaceOrView, m) {

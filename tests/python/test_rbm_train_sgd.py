@@ -210,6 +210,18 @@ def test_bad_inputs_name_the_argument():
         train_sgd(data[:0], W, a, c, *vel)
 
 
+def test_parameters_that_require_grad_need_no_grad_and_versions_are_bumped():
+    data = binary(10, 4)
+    W, a, c = (t.requires_grad_() for t in model(4, 3))
+    vel = velocities(W, a, c)
+    with pytest.raises(RuntimeError, match="rbm_train_sgd: weight requires grad and is updated in place; call rbm_train_sgd under torch.no_grad"):
+        train_sgd(data, W, a, c, *vel)
+    versions = [t._version for t in (W, a, c, *vel)]
+    with torch.no_grad():
+        train_sgd(data, W, a, c, *vel, momentum=0.9)
+    assert all(t._version > v for t, v in zip((W, a, c, *vel), versions))
+
+
 def test_opcheck():
     data = binary(9, 4)
     W, a, c = model(4, 3)
