@@ -16,7 +16,7 @@
 // expectations, i.e. minus the gradient of mean F(v+) - mean F(v-)).
 //
 // The step loop is shared by two sets of passes: CPU (fused sigmoid / sampling / softplus passes,
-// one random stream per row and half-step, no allocation inside the loop; ops/rbm/cpu/train_sgd_cpu.cpp)
+// one random stream per row and half-step, no buffer allocated inside the loop (only views); ops/rbm/cpu/train_sgd_cpu.cpp)
 // and ATen (any device, random numbers from torch.Generator through uniform_; ops/rbm/train_sgd.cpp).
 
 #include <ATen/ATen.h>
