@@ -99,6 +99,16 @@ struct AtenPasses {
       at::addmm_out(out, self, a, b, beta, alpha);
     }
   }
+  // c + v+ W for the data rows.
+  void data_input(at::Tensor& out, const at::Tensor& bias, const at::Tensor& visible, const at::Tensor& weight) {
+    addmm(out, bias, visible, weight, 1.0, 1.0);
+  }
+  // target <- beta target + alpha [v-; v+]^T [-p- / M; p+ / b] (one stacked GEMM).
+  void weight_gradient(
+      at::Tensor& target, const at::Tensor& visible_block, const at::Tensor& hidden_block, int64_t /*chains*/,
+      double beta, double alpha) {
+    addmm(target, target, visible_block.t(), hidden_block, beta, alpha);
+  }
   void sample(at::Tensor& out, const at::Tensor& probability) {
     if (mean_field) {
       out.copy_(probability);

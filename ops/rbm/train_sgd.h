@@ -112,7 +112,7 @@ std::tuple<at::Tensor, at::Tensor> train_sgd_loop(
 
       // Positive phase: p+ (and, for CD, the chains' first hidden sample).
       passes.gather(positive_visible, data, order, start);
-      passes.addmm(positive_probability, hidden_bias, positive_visible, weight, 1.0, 1.0);
+      passes.data_input(positive_probability, hidden_bias, positive_visible, weight);
       passes.visible_energy(positive_visible, visible_bias, kLoss, positive_weight);
       at::Tensor positive_sample = s.persistent ? (separate_reconstruction ? data_hidden.narrow(0, 0, b) : at::Tensor())
                                                 : hidden_sample;
@@ -154,10 +154,10 @@ std::tuple<at::Tensor, at::Tensor> train_sgd_loop(
           visible_bias, visible_bias_velocity, hidden_bias, hidden_bias_velocity, positive_visible, negative_visible,
           hidden_block, s.lr, s.momentum, s.weight_decay);
       if (s.momentum == 0.0) {
-        passes.addmm(weight, weight, visible_block.t(), hidden_block, decay, s.lr);
+        passes.weight_gradient(weight, visible_block, hidden_block, m, decay, s.lr);
       } else {
         // u <- momentum u - d + weight_decay W, W <- W - lr u
-        passes.addmm(weight_velocity, weight_velocity, visible_block.t(), hidden_block, s.momentum, -1.0);
+        passes.weight_gradient(weight_velocity, visible_block, hidden_block, m, s.momentum, -1.0);
         passes.axpy(weight_velocity, weight, s.weight_decay);
         passes.axpy(weight, weight_velocity, -s.lr);
       }

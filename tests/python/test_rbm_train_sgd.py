@@ -77,9 +77,9 @@ def model(visible, hidden, dtype=torch.float64, device="cpu", seed=0):
     return W, a, c
 
 
-def binary(n, visible, dtype=torch.float64, device="cpu", seed=1):
+def binary(n, visible, dtype=torch.float64, device="cpu", seed=1, density=0.4):
     g = torch.Generator().manual_seed(seed)
-    return (torch.rand(n, visible, generator=g, dtype=dtype) < 0.4).to(dtype).to(device)
+    return (torch.rand(n, visible, generator=g, dtype=dtype) < density).to(dtype).to(device)
 
 
 def velocities(*params):
@@ -89,17 +89,19 @@ def velocities(*params):
 @pytest.mark.parametrize("persistent", [False, True])
 @pytest.mark.parametrize("steps", [0, 1, 3])
 @pytest.mark.parametrize("momentum, weight_decay", [(0.0, 0.0), (0.9, 0.01)])
-@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "sparse data"])
 def test_mean_field_matches_autograd_and_torch_optim_sgd(persistent, steps, momentum, weight_decay, layout):
     """23 rows in batches of 5 (a short last batch), 2 epochs; 'transposed' stores W as a
-    transposed view, which takes the ATen passes (the GPU code path) instead of the fused CPU ones."""
-    data = binary(23, 7)
+    transposed view, which takes the ATen passes (the GPU code path) instead of the fused CPU ones;
+    'sparse data' (density 0.1) takes the CPU kernel's sparse products for the data rows."""
+    data = binary(23, 7, density=0.1 if layout == "sparse data" else 0.4)
+    assert layout != "sparse data" or data.mean() < 0.25
     W, a, c = model(7, 6)
     chain_start = binary(4, 7, seed=3) if persistent else None
     kwargs = dict(steps=steps, batch_size=5, lr=0.1, momentum=momentum, weight_decay=weight_decay,
                   persistent=persistent, epochs=2)
     (W_ref, a_ref, c_ref), metrics_ref, end_ref = reference_mean_field(data, W, a, c, chain_start=chain_start, **kwargs)
-    Wo = W.clone() if layout == "contiguous" else W.T.clone().T
+    Wo = W.T.clone().T if layout == "transposed" else W.clone()
     ao, co = a.clone(), c.clone()
     metrics, end = train_sgd(data, Wo, ao, co, *velocities(Wo, ao, co), chain_start, shuffle=False, mean_field=True,
                              **kwargs)
@@ -111,8 +113,9 @@ def test_mean_field_matches_autograd_and_torch_optim_sgd(persistent, steps, mome
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_mean_field_float32_and_float64(dtype):
-    data = binary(40, 9, dtype)
+@pytest.mark.parametrize("density", [0.4, 0.1])
+def test_mean_field_float32_and_float64(dtype, density):
+    data = binary(40, 9, dtype, density=density)
     W, a, c = model(9, 20, dtype)
     (W_ref, _, _), metrics_ref, _ = reference_mean_field(
         data, W, a, c, steps=1, batch_size=10, lr=0.05, momentum=0.5, weight_decay=0.0, persistent=True, epochs=1)
@@ -143,17 +146,18 @@ def exact_model_term(start, W, a, c):
     return vs.T @ (weight_v.unsqueeze(1) * p_model), weight_v @ vs, weight_v @ p_model
 
 
-@pytest.mark.parametrize("persistent", [False, True])
-def test_sampled_update_has_the_exact_expectation(persistent):
+@pytest.mark.parametrize("persistent, sparse", [(False, False), (True, False), (False, True), (True, True)])
+def test_sampled_update_has_the_exact_expectation(persistent, sparse):
     """One SGD step (lr 1, no momentum) over M = 20,000 chains on a 3-4 model: W changes by
     <v p^T>_data - <v p^T>_model, whose model term is a mean of 20,000 independent terms in [0, 1]
     (standard deviation at most 0.5 / sqrt(20,000) = 0.0035); the exact expectation comes from
     enumerating the 16 hidden and 8 visible states. Tolerance 6 sigma = 0.021 per entry."""
     W, a, c = model(3, 4, seed=5)
-    rows = binary(4, 3, seed=6).repeat(5000, 1)
+    rows = (torch.tensor([[0, 0, 0], [1, 0, 0], [0, 0, 1], [0, 0, 0]]) if sparse else binary(4, 3, seed=6)).double()
+    rows = rows.repeat(5000, 1)
     n = rows.shape[0]
     if persistent:
-        data, chain_start = binary(n, 3, seed=7), rows
+        data, chain_start = binary(n, 3, seed=7, density=0.1 if sparse else 0.4), rows
     else:
         data, chain_start = rows, None
     p_data = torch.sigmoid(c + data @ W)

@@ -118,14 +118,85 @@ void bernoulli_row(const T* __restrict p, T* __restrict out, int64_t units, RowR
   }
 }
 
+// Data sparser than this (fraction of ones) take the sparse products below.
+constexpr double kSparseDensity = 0.25;
+
 template <typename T>
 struct CpuPasses {
   uint64_t seed;
   bool mean_field;
+  bool sparse_data = false;
   uint64_t pass = 0;
   double accumulator[2] = {0, 0};
   std::vector<double> row_sums;
   std::vector<T> visible_delta, hidden_delta;
+  // The active (= 1) visible units of the current minibatch's data rows, row by row.
+  std::vector<int32_t> active;
+  std::vector<int64_t> row_begin;
+
+  // c + v+ W. Binary sparse data: the sum of the rows of W of the active units (density x the
+  // GEMM's multiply-adds); otherwise the GEMM.
+  void data_input(at::Tensor& out, const at::Tensor& bias, const at::Tensor& visible, const at::Tensor& weight) {
+    if (!sparse_data) {
+      addmm(out, bias, visible, weight, 1.0, 1.0);
+      return;
+    }
+    const int64_t rows = visible.size(0), units = visible.size(1), hidden = weight.size(1);
+    const T* v = visible.const_data_ptr<T>();
+    active.clear();
+    row_begin.assign(1, 0);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t i = 0; i < units; ++i) {
+        if (v[r * units + i] != T(0)) {
+          active.push_back(static_cast<int32_t>(i));
+        }
+      }
+      row_begin.push_back(static_cast<int64_t>(active.size()));
+    }
+    const T* w = weight.const_data_ptr<T>();
+    const T* c = bias.const_data_ptr<T>();
+    T* o = out.data_ptr<T>();
+    at::parallel_for(0, rows, grain(hidden * 8), [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        T* row = o + r * hidden;
+        std::memcpy(row, c, sizeof(T) * hidden);
+        for (int64_t k = row_begin[r]; k < row_begin[r + 1]; ++k) {
+          const T* wi = w + static_cast<int64_t>(active[k]) * hidden;
+          for (int64_t j = 0; j < hidden; ++j) {
+            row[j] += wi[j];
+          }
+        }
+      }
+    });
+  }
+
+  // target <- beta target + alpha [v-; v+]^T [-p- / M; p+ / b]. Sparse data: the GEMM over the
+  // chains' rows, then the data rows' p+ / b added to the rows of the active units.
+  void weight_gradient(
+      at::Tensor& target, const at::Tensor& visible_block, const at::Tensor& hidden_block, int64_t chains,
+      double beta, double alpha) {
+    if (!sparse_data) {
+      addmm(target, target, visible_block.t(), hidden_block, beta, alpha);
+      return;
+    }
+    addmm(target, target, visible_block.narrow(0, 0, chains).t(), hidden_block.narrow(0, 0, chains), beta, alpha);
+    const int64_t rows = hidden_block.size(0) - chains, hidden = hidden_block.size(1);
+    const T* p = hidden_block.const_data_ptr<T>() + chains * hidden;
+    T* t = target.data_ptr<T>();
+    const T a = static_cast<T>(alpha);
+    // Threads split the hidden columns, so no two write the same element.
+    at::parallel_for(0, hidden, 64, [&](int64_t begin, int64_t end) {
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* pr = p + r * hidden;
+        for (int64_t k = row_begin[r]; k < row_begin[r + 1]; ++k) {
+          T* ti = t + static_cast<int64_t>(active[k]) * hidden;
+          for (int64_t j = begin; j < end; ++j) {
+            ti[j] += a * pr[j];
+          }
+        }
+      }
+    });
+  }
 
   uint64_t next_stream() {
     // splitmix64 of (seed, pass): a fresh, decorrelated seed for every pass.
@@ -348,6 +419,7 @@ std::tuple<at::Tensor, at::Tensor> train_sgd_cpu(
   std::tuple<at::Tensor, at::Tensor> result;
   AT_DISPATCH_FLOATING_TYPES(weight.scalar_type(), "rbm_train_sgd_cpu", [&] {
     CpuPasses<scalar_t> passes{draw_seed(generator), mean_field};
+    passes.sparse_data = rows.count_nonzero().item<int64_t>() < kSparseDensity * static_cast<double>(rows.numel());
     result = train_sgd_loop(
         passes, rows, weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity,
         chain_start, s);
