@@ -127,6 +127,7 @@ def main():
 
     logging.disable(logging.INFO)  # learnergy logs every batch
     rows = []
+    load = os.getloadavg()
     for visible in (64, 784):
         x = data(visible, args.rows)
         for batch in (10, 100):
@@ -142,7 +143,8 @@ def main():
                 rows.append([method, str(visible), str(batch), f"{loop:,.0f}", f"{fused:,.0f}", anchor_name,
                              f"{theirs:,.0f}", f"{loop / theirs:.1f}x", f"**{fused / theirs:.1f}x**"])
                 print(rows[-1], flush=True)
-    threads = f"torch threads {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    threads = (f"torch threads {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+               f"load average at the start {load[0]:.1f}, at the end {os.getloadavg()[0]:.1f}")
     print_table(
         f"RBM training throughput, 500 hidden, float32 ({machine_description(device)}; {threads})",
         ["method", "visible", "batch", "statmech loop samples/s", "statmech fit samples/s", "anchor",
