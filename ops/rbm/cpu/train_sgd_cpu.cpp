@@ -118,6 +118,31 @@ void bernoulli_row(const T* __restrict p, T* __restrict out, int64_t units, RowR
   }
 }
 
+// out <- out + sum_k w[index[k], :] over `count` rows of w (row gathers of the sparse products).
+template <typename T>
+STATMECH_CPU_CLONES void add_rows(
+    T* __restrict out, const T* __restrict w, const int32_t* index, int64_t count, int64_t width) {
+  for (int64_t k = 0; k < count; ++k) {
+    const T* __restrict wi = w + static_cast<int64_t>(index[k]) * width;
+    for (int64_t j = 0; j < width; ++j) {
+      out[j] += wi[j];
+    }
+  }
+}
+
+// t[index[k], begin:end] += a * p[begin:end] for each k.
+template <typename T>
+STATMECH_CPU_CLONES void scatter_rows(
+    T* t, const T* __restrict p, T a, const int32_t* index, int64_t count, int64_t width, int64_t begin,
+    int64_t end) {
+  for (int64_t k = 0; k < count; ++k) {
+    T* __restrict ti = t + static_cast<int64_t>(index[k]) * width;
+    for (int64_t j = begin; j < end; ++j) {
+      ti[j] += a * p[j];
+    }
+  }
+}
+
 // Data sparser than this (fraction of ones) take the sparse products below.
 constexpr double kSparseDensity = 0.25;
 
@@ -160,12 +185,7 @@ struct CpuPasses {
       for (int64_t r = begin; r < end; ++r) {
         T* row = o + r * hidden;
         std::memcpy(row, c, sizeof(T) * hidden);
-        for (int64_t k = row_begin[r]; k < row_begin[r + 1]; ++k) {
-          const T* wi = w + static_cast<int64_t>(active[k]) * hidden;
-          for (int64_t j = 0; j < hidden; ++j) {
-            row[j] += wi[j];
-          }
-        }
+        add_rows<T>(row, w, active.data() + row_begin[r], row_begin[r + 1] - row_begin[r], hidden);
       }
     });
   }
@@ -187,13 +207,8 @@ struct CpuPasses {
     // Threads split the hidden columns, so no two write the same element.
     at::parallel_for(0, hidden, 64, [&](int64_t begin, int64_t end) {
       for (int64_t r = 0; r < rows; ++r) {
-        const T* pr = p + r * hidden;
-        for (int64_t k = row_begin[r]; k < row_begin[r + 1]; ++k) {
-          T* ti = t + static_cast<int64_t>(active[k]) * hidden;
-          for (int64_t j = begin; j < end; ++j) {
-            ti[j] += a * pr[j];
-          }
-        }
+        scatter_rows<T>(
+            t, p + r * hidden, a, active.data() + row_begin[r], row_begin[r + 1] - row_begin[r], hidden, begin, end);
       }
     });
   }
