@@ -5,15 +5,20 @@ CD-1 and PCD-1; 64 visible units (binarised digits) and 784 (synthetic binary im
 MNIST's mean density, 0.13); 500 hidden units; batch 10 and 100; float32 everywhere; plain SGD.
 scikit-learn's BernoulliRBM trains by PCD only (its fit), learnergy's RBM by CD-k only (its fit,
 which also computes its per-batch metrics, as a user's call does): each is timed where it applies.
-Ours is an ordinary loop: loss = rbm.contrastive_divergence(batch, 1, persistent); loss.backward();
-optimizer.step().
+Ours is timed twice: the ordinary loop (loss = rbm.contrastive_divergence(batch, 1, persistent);
+loss.backward(); optimizer.step()) and RBM.fit with its default plain SGD, which runs each epoch in
+the fused operator rbm_train_sgd (metrics_rows=0: no per-epoch evaluation, as the anchors' fit).
 
-Each cell is the best of `--rounds` epochs over `--rows` rows (samples/s), the sides alternating.
+Each cell is the best of `--rounds` epochs over `--rows` rows (samples/s). Set the BLAS threads of
+every side from the environment (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS) before
+starting: numpy reads them at import.
 
-    python benchmarks/bench_rbm_training.py [--device cuda] [--rows 2000] [--rounds 3]
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+        python benchmarks/bench_rbm_training.py [--device cuda] [--rows 2000] [--rounds 3]
 """
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -45,6 +50,20 @@ def ours(x, batch, persistent, device):
             loss = model.contrastive_divergence(xt[start:start + batch], 1, persistent, g)
             loss.backward()
             optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return epoch
+
+
+def ours_fit(x, batch, persistent, device):
+    model = RBM(x.shape[1], 500, device=device)
+    xt = torch.from_numpy(x).to(device)
+    g = torch.Generator(device=device).manual_seed(0)
+
+    def epoch():
+        model.fit(xt, epochs=1, batch_size=batch, lr=0.01, steps=1, persistent=persistent, metrics_rows=0,
+                  generator=g, progress=False)
         if device.type == "cuda":
             torch.cuda.synchronize()
 
@@ -108,22 +127,28 @@ def main():
 
     logging.disable(logging.INFO)  # learnergy logs every batch
     rows = []
+    load = os.getloadavg()
     for visible in (64, 784):
         x = data(visible, args.rows)
         for batch in (10, 100):
             for method, persistent in (("CD-1", False), ("PCD-1", True)):
-                mine = best_rate(ours(x, batch, persistent, device), len(x), args.rounds)
+                loop = best_rate(ours(x, batch, persistent, device), len(x), args.rounds)
+                fused = best_rate(ours_fit(x, batch, persistent, device), len(x), args.rounds)
                 if persistent:
-                    anchor_name, theirs = "scikit-learn", (best_rate(sklearn_pcd(x, batch), len(x), args.rounds) if device.type == "cpu" else float("nan"))
+                    anchor_name = "scikit-learn"
+                    theirs = best_rate(sklearn_pcd(x, batch), len(x), args.rounds) if device.type == "cpu" else float("nan")
                 else:
                     anchor_name = "learnergy"
                     theirs = float("nan") if args.no_learnergy else best_rate(learnergy_cd(x, batch, device), len(x), args.rounds)
-                rows.append([method, str(visible), str(batch), f"{mine:,.0f}", anchor_name, f"{theirs:,.0f}",
-                             f"**{mine / theirs:.1f}x**"])
+                rows.append([method, str(visible), str(batch), f"{loop:,.0f}", f"{fused:,.0f}", anchor_name,
+                             f"{theirs:,.0f}", f"{loop / theirs:.1f}x", f"**{fused / theirs:.1f}x**"])
                 print(rows[-1], flush=True)
+    threads = (f"torch threads {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+               f"load average at the start {load[0]:.1f}, at the end {os.getloadavg()[0]:.1f}")
     print_table(
-        f"RBM training throughput, 500 hidden, float32 ({machine_description(device)})",
-        ["method", "visible", "batch", "statmech samples/s", "anchor", "anchor samples/s", "speed-up"],
+        f"RBM training throughput, 500 hidden, float32 ({machine_description(device)}; {threads})",
+        ["method", "visible", "batch", "statmech loop samples/s", "statmech fit samples/s", "anchor",
+         "anchor samples/s", "loop / anchor", "fit / anchor"],
         rows,
     )
 

@@ -164,6 +164,25 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> RBMImpl::ais(
   return {log_z, lower, upper};
 }
 
+torch::Tensor RBMImpl::fit(
+    const torch::Tensor& data, int64_t epochs, int64_t batch_size, double lr, double momentum, double weight_decay,
+    int64_t steps, bool persistent, std::optional<at::Generator> generator) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor weight_velocity = torch::zeros_like(weight);
+  torch::Tensor visible_velocity = torch::zeros_like(visible_bias);
+  torch::Tensor hidden_velocity = torch::zeros_like(hidden_bias);
+  const std::optional<torch::Tensor> chain_start =
+      persistent && persistent_visible.size(0) > 0 ? std::optional<torch::Tensor>(persistent_visible) : std::nullopt;
+  auto [metrics, chain_end] = statmech::rbm_train_sgd(
+      data.to(weight.options()), weight, visible_bias, hidden_bias, weight_velocity, visible_velocity, hidden_velocity,
+      chain_start, steps, batch_size, lr, momentum, weight_decay, persistent, epochs, /*shuffle=*/true,
+      /*mean_field=*/false, /*track_reconstruction=*/true, std::move(generator));
+  if (persistent) {
+    persistent_visible.set_(chain_end);
+  }
+  return metrics;
+}
+
 // ---- Gaussian-Bernoulli -------------------------------------------------------------------------
 GaussianBernoulliRBMImpl::GaussianBernoulliRBMImpl(GaussianBernoulliRBMOptions options_) : options(std::move(options_)) {
   reset();
@@ -251,6 +270,16 @@ torch::Tensor GaussianBernoulliRBMImpl::initial_visible(int64_t n, std::optional
 
 torch::Tensor GaussianBernoulliRBMImpl::log_partition(int64_t chunk_size) {
   return statmech::rbm_log_partition(weight, visible_bias, hidden_bias, visible_log_variance, chunk_size);
+}
+
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> GaussianBernoulliRBMImpl::ais(
+    const torch::Tensor& data, const std::optional<torch::Tensor>& betas, int64_t runs,
+    std::optional<at::Generator> generator) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor base = data.defined() ? data.to(weight.options()).mean(0) : visible_bias.detach();
+  auto [log_z, lower, upper, log_weights] = statmech::rbm_ais(
+      weight, visible_bias, hidden_bias, base, betas, runs, std::move(generator), visible_log_variance);
+  return {log_z, lower, upper};
 }
 
 } // namespace statmech::nn

@@ -70,7 +70,11 @@ STATMECH_ALWAYS_INLINE T exp_nonpositive(T x) {
   const T clamped = x < Bits::kMinExpArgument ? Bits::kMinExpArgument : x;
   const T shifted = clamped * T(1.4426950408889634) + Bits::kRoundMagic;
   const T n = shifted - Bits::kRoundMagic;
-  const Int k = bit_cast<Int>(shifted) - bit_cast<Int>(Bits::kRoundMagic);
+  // Integer work in the unsigned type: for a NaN input k is garbage and (k + bias) may be
+  // negative or overflow the shift, which is undefined for signed integers (found by UBSan,
+  // scripts/ubsan-check.sh); unsigned arithmetic wraps and gives the same bits in range.
+  using UInt = std::make_unsigned_t<Int>;
+  const UInt k = static_cast<UInt>(bit_cast<Int>(shifted)) - static_cast<UInt>(bit_cast<Int>(Bits::kRoundMagic));
   const T r = (clamped - n * T(0.693145751953125)) - n * T(1.4286068203094172321e-06);
   T p;
   if constexpr (std::is_same_v<T, double>) {
@@ -96,7 +100,7 @@ STATMECH_ALWAYS_INLINE T exp_nonpositive(T x) {
   }
   p = p * r + T(1);
   p = p * r + T(1);
-  const T scale = bit_cast<T>(static_cast<Int>((k + Bits::kExponentBias) << Bits::kMantissaBits));
+  const T scale = bit_cast<T>(static_cast<UInt>((k + static_cast<UInt>(Bits::kExponentBias)) << Bits::kMantissaBits));
   return x < Bits::kMinExpArgument ? T(0) : p * scale;
 }
 

@@ -55,6 +55,19 @@ std::tuple<at::Tensor, at::Tensor> rbm_contrastive_divergence(
   return op.call(visible, chain_start, weight, visible_bias, hidden_bias, steps, std::move(generator));
 }
 
+std::tuple<at::Tensor, at::Tensor> rbm_train_sgd(
+    const at::Tensor& data, at::Tensor& weight, at::Tensor& visible_bias, at::Tensor& hidden_bias,
+    at::Tensor& weight_velocity, at::Tensor& visible_bias_velocity, at::Tensor& hidden_bias_velocity,
+    const std::optional<at::Tensor>& chain_start, int64_t steps, int64_t batch_size, double lr, double momentum,
+    double weight_decay, bool persistent, int64_t epochs, bool shuffle, bool mean_field, bool track_reconstruction,
+    std::optional<at::Generator> generator) {
+  static auto op = find_op<decltype(rbm_train_sgd)>("statmech::rbm_train_sgd");
+  return op.call(
+      data, weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity,
+      chain_start, steps, batch_size, lr, momentum, weight_decay, persistent, epochs, shuffle, mean_field,
+      track_reconstruction, std::move(generator));
+}
+
 at::Tensor rbm_ais_default_betas() {
   return rbm::default_ais_betas();
 }

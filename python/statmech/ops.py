@@ -22,6 +22,7 @@ __all__ = [
     "rbm_log_partition",
     "rbm_parallel_tempering",
     "rbm_pseudo_likelihood",
+    "rbm_train_sgd",
 ]
 
 
@@ -162,6 +163,57 @@ def rbm_contrastive_divergence(
     """
     return torch.ops.statmech.rbm_contrastive_divergence(
         visible, chain_start, weight, visible_bias, hidden_bias, steps, generator=generator
+    )
+
+
+def rbm_train_sgd(
+    data: Tensor,
+    weight: Tensor,
+    visible_bias: Tensor,
+    hidden_bias: Tensor,
+    weight_velocity: Tensor,
+    visible_bias_velocity: Tensor,
+    hidden_bias_velocity: Tensor,
+    chain_start: Optional[Tensor] = None,
+    *,
+    steps: int = 1,
+    batch_size: int = 100,
+    lr: float = 0.01,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    persistent: bool = True,
+    epochs: int = 1,
+    shuffle: bool = True,
+    mean_field: bool = False,
+    track_reconstruction: bool = True,
+    generator: Optional[torch.Generator] = None,
+) -> Tuple[Tensor, Tensor]:
+    r"""``epochs`` epochs of CD-k (``persistent=False``) or PCD-k training of a Bernoulli RBM on
+    binary ``data [N, visible]`` with plain SGD, in one operator; ``weight [visible, hidden]``,
+    the biases and their velocities (``torch.optim.SGD``'s momentum buffers, zeros to start) are
+    updated **in place** (call it under ``torch.no_grad()`` for ``nn.Parameter`` s).
+
+    Each minibatch (``batch_size`` rows, order shuffled from ``generator`` every epoch) takes one
+    step of :math:`	heta \leftarrow 	heta - 	ext{lr}\, u`, :math:`u \leftarrow 	ext{momentum}\, u
+    + g + 	ext{weight\_decay}\, 	heta`, with :math:`g` the CD/PCD gradient of
+    :math:`\overline{F(v_	ext{data})} - \overline{F(v_	ext{model})}` (data minus model
+    expectations) -- the update of ``torch.optim.SGD``. Four GEMM calls per CD-1 / PCD-1 step (the
+    weight gradient is one stacked GEMM); PCD keeps the chains' hidden samples between minibatches
+    (as scikit-learn's ``BernoulliRBM``), starting from ``chain_start`` (else the first minibatch).
+    ``mean_field=True`` uses probabilities in place of samples in the chains (deterministic).
+
+    Returns:
+        ``(metrics, chain_end)``: ``metrics [epochs, 2]`` float64, per epoch the mean loss
+        :math:`\overline{F(v_	ext{data})} - \overline{F(v_	ext{model})}` and the training
+        reconstruction error (mean over rows of :math:`\lVert v - p(v \mid h)Vert^2`,
+        :math:`h \sim p(h \mid v)`, before each update; 0 unless ``track_reconstruction``), and
+        ``chain_end [chains, visible]`` (PCD; ``[0, visible]`` for CD), to pass back as ``chain_start``.
+    """
+    return torch.ops.statmech.rbm_train_sgd(
+        data, weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity,
+        chain_start, steps=steps, batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
+        persistent=persistent, epochs=epochs, shuffle=shuffle, mean_field=mean_field,
+        track_reconstruction=track_reconstruction, generator=generator,
     )
 
 

@@ -171,6 +171,88 @@ TEST(RbmModule, ContrastiveDivergenceTrainsThroughCppAutograd) {
   EXPECT_GT(model->reconstruction_error(data).item<double>(), 0.0);
 }
 
+// The fused SGD training: one mean-field CD-1 step against the update written out here
+// (W += lr (v^T p_d - v_m^T p_m) / B, the data minus the model expectation), the module's fit
+// against the operator with the same generator, and input errors.
+TEST(RbmModule, FusedSgdTraining) {
+  statmech::nn::RBM model(kVisible, kHidden);
+  model->to(torch::kDouble);
+  fixed_parameters(model);
+  const auto data = fixed_visible();
+  const auto w = model->weight.detach().clone(), a = model->visible_bias.detach().clone(),
+             c = model->hidden_bias.detach().clone();
+  const double lr = 0.5;
+  // Dense data (density 0.4: GEMMs) and sparse data (2 ones in 24: the CPU kernel's row gathers).
+  auto sparse = torch::zeros({4, kVisible}, kDouble);
+  sparse[0][1] = 1.0;
+  sparse[2][4] = 1.0;
+  for (const auto& rows : {data, sparse}) {
+    const auto pd = torch::sigmoid(c + rows.matmul(w));
+    const auto vm = torch::sigmoid(a + pd.matmul(w.t()));
+    const auto pm = torch::sigmoid(c + vm.matmul(w));
+    const auto expected_w = w + lr * (rows.t().matmul(pd) - vm.t().matmul(pm)) / 4;
+    const auto expected_a = a + lr * (rows.mean(0) - vm.mean(0));
+    const auto expected_c = c + lr * (pd.mean(0) - pm.mean(0));
+    auto w1 = w.clone(), a1 = a.clone(), c1 = c.clone();
+    auto uw = torch::zeros_like(w), ua = torch::zeros_like(a), uc = torch::zeros_like(c);
+    auto [metrics, end] = statmech::rbm_train_sgd(
+        rows, w1, a1, c1, uw, ua, uc, std::nullopt, 1, 4, lr, 0.0, 0.0, /*persistent=*/false, 1, /*shuffle=*/false,
+        /*mean_field=*/true);
+    EXPECT_TRUE(torch::allclose(w1, expected_w, 1e-12, 1e-12));
+    EXPECT_TRUE(torch::allclose(a1, expected_a, 1e-12, 1e-12));
+    EXPECT_TRUE(torch::allclose(c1, expected_c, 1e-12, 1e-12));
+    EXPECT_NEAR(metrics[0][1].item<double>(), (vm - rows).square().sum(1).mean().item<double>(), 1e-12);
+    EXPECT_EQ(end.size(0), 0);
+  }
+
+  // RBM::fit is the operator with zero momentum buffers, the persistent chains stored back.
+  auto w2 = w.clone(), a2 = a.clone(), c2 = c.clone();
+  auto uw = torch::zeros_like(w), ua = torch::zeros_like(a), uc = torch::zeros_like(c);
+  auto [metrics2, end2] = statmech::rbm_train_sgd(
+      data, w2, a2, c2, uw, ua, uc, std::nullopt, 2, 3, 0.1, 0.9, 0.01, true, 3, true, false, true,
+      at::make_generator<at::CPUGeneratorImpl>(7));
+  const auto metrics = model->fit(data, 3, 3, 0.1, 0.9, 0.01, 2, true, at::make_generator<at::CPUGeneratorImpl>(7));
+  EXPECT_TRUE(torch::equal(model->weight.detach(), w2));
+  EXPECT_TRUE(torch::equal(model->hidden_bias.detach(), c2));
+  EXPECT_TRUE(torch::equal(metrics, metrics2));
+  EXPECT_TRUE(torch::equal(model->persistent_visible, end2));
+  EXPECT_EQ(metrics.sizes(), torch::IntArrayRef({3, 2}));
+
+  STATMECH_EXPECT_ERROR(model->fit(data, 1, 0), "rbm_train_sgd", "batch_size must be >= 1");
+  STATMECH_EXPECT_ERROR(model->fit(data, 1, 2, -0.1), "rbm_train_sgd", "lr must be a positive");
+  STATMECH_EXPECT_ERROR(model->fit(data, 1, 2, 0.1, 0.0, 0.0, -1), "rbm_train_sgd", "steps must be >= 0");
+  STATMECH_EXPECT_ERROR(model->fit(data * 0.5, 1, 2), "rbm_train_sgd", "data must be binary");
+  STATMECH_EXPECT_ERROR(model->fit(data.narrow(1, 0, 5), 1, 2), "rbm_train_sgd", "data.size(1)");
+}
+
+// GaussianBernoulliRBM::ais: the operator with the data's mean as the base model (what the
+// Python module passes), and within its own +-3 sigma bounds of the exact log Z (hidden layer
+// enumerated, visible integrated out) on a 6-4 model.
+TEST(RbmModule, GaussianAisMatchesTheOperatorAndTheExactLogPartition) {
+  statmech::nn::GaussianBernoulliRBM model(kVisible, kHidden);
+  model->to(torch::kDouble);
+  fixed_parameters(model);
+  {
+    torch::NoGradGuard no_grad;
+    model->visible_log_variance.copy_(0.1 * torch::arange(kVisible, kDouble) - 0.2);
+  }
+  const auto data = fixed_visible();
+  const auto betas = torch::linspace(0, 1, 501, kDouble);
+  auto [log_z, lower, upper] = model->ais(data, betas, 100, at::make_generator<at::CPUGeneratorImpl>(3));
+  auto [op_log_z, op_lower, op_upper, op_weights] = statmech::rbm_ais(
+      model->weight, model->visible_bias, model->hidden_bias, data.mean(0), betas, 100,
+      at::make_generator<at::CPUGeneratorImpl>(3), model->visible_log_variance);
+  EXPECT_TRUE(torch::equal(log_z, op_log_z));
+  EXPECT_TRUE(torch::equal(upper, op_upper));
+  const double exact = model->log_partition().item<double>();
+  EXPECT_LE(lower.item<double>(), exact);
+  EXPECT_GE(upper.item<double>(), exact);
+  EXPECT_NEAR(log_z.item<double>(), exact, 0.1);
+  // Without data: the model's visible biases are the base model's mean.
+  auto [log_z_bias, lower_bias, upper_bias] = model->ais(torch::Tensor(), betas, 100, at::make_generator<at::CPUGeneratorImpl>(4));
+  EXPECT_NEAR(log_z_bias.item<double>(), exact, 0.1);
+}
+
 TEST(RbmModule, SerialisesAndPrints) {
   statmech::nn::RBM model(kVisible, kHidden);
   model->reset_parameters(at::make_generator<at::CPUGeneratorImpl>(0));

@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <limits>
 #include <string>
 
 namespace {
@@ -136,6 +137,37 @@ TEST(RbmFreeEnergy, ExtremeFieldsStayFinite) {
   const auto f = statmech::rbm_free_energy(v, w, a, c);
   EXPECT_TRUE(torch::isfinite(f).all().item<bool>());
   EXPECT_NEAR(f[0].item<float>(), -1e4f, 1e-2f);
+}
+
+// NaN, +-inf and |x| > 87 (beyond float32's exp range) pre-activations at hidden sizes that fill
+// the 16-lane row pass exactly (16), leave a tail (17, 33) and span many blocks (500), in both
+// dtypes, against the plain expression -a.v - sum softplus(c + vW). The row pass's branch-free exp
+// assembles 2^n in the exponent bits; for a NaN input n is garbage, and the shift must still be
+// defined behaviour. This test is the one scripts/ubsan-check.sh runs under
+// -fsanitize=undefined -fno-sanitize-recover=undefined (clean on 2026-11-27, GCC, x86-64).
+TEST(RbmFreeEnergy, SpecialPreActivationsFollowThePlainExpression) {
+  const double specials[] = {
+      std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
+      -std::numeric_limits<double>::infinity(), 100.0, -100.0, 1000.0, -1000.0};
+  for (const auto dtype : {torch::kFloat, torch::kDouble}) {
+    for (const int64_t hidden : {16, 17, 33, 500}) {
+      torch::manual_seed(hidden);
+      const auto opts = torch::TensorOptions().dtype(dtype);
+      const auto v = torch::bernoulli(torch::full({3, 5}, 0.5, opts));
+      const auto w = torch::randn({5, hidden}, opts);
+      const auto a = torch::randn({5}, opts);
+      for (const double special : specials) {
+        // One special lane in the first block and one in the tail (or the last lane).
+        auto c = torch::randn({hidden}, opts);
+        c[3] = special;
+        c[hidden - 1] = -special;
+        const auto got = statmech::rbm_free_energy(v, w, a, c);
+        const auto expected = -v.matmul(a) - torch::softplus(v.matmul(w) + c).sum(1);
+        EXPECT_TRUE(torch::allclose(got, expected, 1e-5, 1e-4, /*equal_nan=*/true))
+            << "dtype " << dtype << " hidden " << hidden << " special " << special << "\n" << got << "\n" << expected;
+      }
+    }
+  }
 }
 
 TEST(RbmFreeEnergy, BadInputsNameTheArgument) {

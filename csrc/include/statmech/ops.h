@@ -95,6 +95,32 @@ STATMECH_API std::tuple<at::Tensor, at::Tensor> rbm_contrastive_divergence(
     int64_t steps = 1,
     std::optional<at::Generator> generator = std::nullopt);
 
+// Whole epochs of CD-k / PCD-k training of a Bernoulli RBM with plain SGD (torch.optim.SGD's
+// update: lr, momentum, weight_decay), in one call: the parameters and their velocities (momentum
+// buffers, zeros to start) are updated in place. Returns (metrics [epochs, 2] float64: mean loss
+// and training reconstruction error per epoch; chain_end [chains, visible], PCD's chains, to pass
+// back as chain_start). See the schema in ops/library.cpp.
+STATMECH_API std::tuple<at::Tensor, at::Tensor> rbm_train_sgd(
+    const at::Tensor& data,
+    at::Tensor& weight,
+    at::Tensor& visible_bias,
+    at::Tensor& hidden_bias,
+    at::Tensor& weight_velocity,
+    at::Tensor& visible_bias_velocity,
+    at::Tensor& hidden_bias_velocity,
+    const std::optional<at::Tensor>& chain_start = std::nullopt,
+    int64_t steps = 1,
+    int64_t batch_size = 100,
+    double lr = 0.01,
+    double momentum = 0.0,
+    double weight_decay = 0.0,
+    bool persistent = true,
+    int64_t epochs = 1,
+    bool shuffle = true,
+    bool mean_field = false,
+    bool track_reconstruction = true,
+    std::optional<at::Generator> generator = std::nullopt);
+
 // The 14,501 betas (14,500 intermediate distributions) of Salakhutdinov & Murray (2008), float64.
 STATMECH_API at::Tensor rbm_ais_default_betas();
 

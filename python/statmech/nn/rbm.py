@@ -274,6 +274,8 @@ class RBM(nn.Module):
         *,
         optimizer: Optional[torch.optim.Optimizer] = None,
         lr: float = 0.01,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
         steps: int = 1,
         persistent: bool = True,
         ais_every: int = 0,
@@ -285,8 +287,17 @@ class RBM(nn.Module):
     ) -> List[Dict[str, float]]:
         """Trains on ``data [N, visible]`` with CD-k or PCD-k (:meth:`contrastive_divergence`).
 
+        Without ``optimizer`` the training is plain SGD (``lr``, ``momentum``, ``weight_decay``, the
+        update of ``torch.optim.SGD``) and each epoch is one call of the fused operator
+        :func:`statmech.ops.rbm_train_sgd` (Bernoulli models: chain, gradient and update in C++, about
+        the GEMM count of scikit-learn's hand-written update; PCD persists the chains' hidden
+        samples between minibatches, as scikit-learn does). With an ``optimizer`` (any
+        ``torch.optim`` optimiser, LR schedulers alike) it is the ordinary loop over
+        :meth:`contrastive_divergence`; so is a :class:`GaussianBernoulliRBM`'s default.
+
         Args:
-            optimizer: any ``torch.optim`` optimiser over ``self.parameters()``; default SGD(lr).
+            optimizer: any ``torch.optim`` optimiser over ``self.parameters()``; default: plain SGD.
+            lr, momentum, weight_decay: of the default SGD (set them on ``optimizer`` otherwise).
             ais_every: every that many epochs also record the AIS average log-likelihood
                 (``0``: never); ``ais_runs``, ``ais_betas`` as in :meth:`ais`.
             metrics_rows: the metrics use the first that many rows (0: loss only).
@@ -295,30 +306,33 @@ class RBM(nn.Module):
 
         Returns:
             one dict per epoch: ``loss``, ``reconstruction_error``, ``pseudo_likelihood`` (mean
-            exact log PL per row, Bernoulli models) and, on AIS epochs, ``ais_log_likelihood``.
+            exact log PL per row, Bernoulli models), on the fused path ``train_reconstruction_error``
+            (the epoch's mean over its minibatches, before each update) and, on AIS epochs,
+            ``ais_log_likelihood``.
         """
         from tqdm.auto import tqdm
 
         data = data.to(self.weight)
-        if optimizer is None:
-            optimizer = torch.optim.SGD(self.parameters(), lr=lr)
+        fused = optimizer is None and self._fused_sgd
+        if optimizer is None and not fused:
+            optimizer = torch.optim.SGD(self.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+        elif optimizer is not None and (momentum != 0.0 or weight_decay != 0.0):
+            raise ValueError(f"{type(self).__name__}.fit: momentum and weight_decay configure the default SGD; "
+                             "set them on the optimizer you pass")
+        if fused:
+            velocities = [torch.zeros_like(p) for p in (self.weight, self.visible_bias, self.hidden_bias)]
         n = data.shape[0]
         history: List[Dict[str, float]] = []
         bar = tqdm(range(epochs), desc=type(self).__name__, disable=not progress)
         held_out = data[:metrics_rows]
         for epoch in bar:
-            # randperm on the generator's own device (a CUDA generator cannot drive a CPU draw).
-            order_device = generator.device if generator is not None else torch.device("cpu")
-            order = torch.randperm(n, generator=generator, device=order_device).to(data.device)
-            total = 0.0
-            for start in range(0, n, batch_size):
-                batch = data[order[start:start + batch_size]]
-                optimizer.zero_grad()
-                loss = self.contrastive_divergence(batch, steps, persistent, generator)
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * batch.shape[0]
-            metrics = {"epoch": float(epoch + 1), "loss": total / n}
+            if fused:
+                metrics = {"epoch": float(epoch + 1), **self._fused_sgd_epoch(
+                    data, velocities, steps, batch_size, lr, momentum, weight_decay, persistent, metrics_rows > 0,
+                    generator)}
+            else:
+                metrics = {"epoch": float(epoch + 1), "loss": self._loop_epoch(
+                    data, optimizer, steps, batch_size, persistent, generator)}
             if metrics_rows > 0:
                 metrics.update(self._epoch_metrics(held_out, generator))
             if metrics_rows > 0 and ais_every > 0 and (epoch + 1) % ais_every == 0:
@@ -335,6 +349,39 @@ class RBM(nn.Module):
                 "reconstruction_error": float(self.reconstruction_error(held_out, generator)),
                 "pseudo_likelihood": float(self.pseudo_likelihood(held_out).mean()),
             }
+
+    # Whether fit's default (plain SGD) runs on rbm_train_sgd: Bernoulli visible units only.
+    _fused_sgd = True
+
+    def _loop_epoch(self, data, optimizer, steps, batch_size, persistent, generator) -> float:
+        n = data.shape[0]
+        # randperm on the generator's own device (a CUDA generator cannot drive a CPU draw).
+        order_device = generator.device if generator is not None else torch.device("cpu")
+        order = torch.randperm(n, generator=generator, device=order_device).to(data.device)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            batch = data[order[start:start + batch_size]]
+            optimizer.zero_grad()
+            loss = self.contrastive_divergence(batch, steps, persistent, generator)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * batch.shape[0]
+        return total / n
+
+    def _fused_sgd_epoch(
+        self, data, velocities, steps, batch_size, lr, momentum, weight_decay, persistent, track, generator
+    ) -> Dict[str, float]:
+        chain_start = self.persistent_visible if persistent and self.persistent_visible.shape[0] > 0 else None
+        with torch.no_grad():
+            metrics, chain_end = torch.ops.statmech.rbm_train_sgd(
+                data, self.weight, self.visible_bias, self.hidden_bias, *velocities, chain_start,
+                steps=steps, batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                persistent=persistent, epochs=1, track_reconstruction=track, generator=generator,
+            )
+        if persistent:
+            self.persistent_visible = chain_end
+        loss, reconstruction = metrics[0].tolist()
+        return {"loss": loss, "train_reconstruction_error": reconstruction} if track else {"loss": loss}
 
 
 class GaussianBernoulliRBM(RBM):
@@ -369,6 +416,8 @@ class GaussianBernoulliRBM(RBM):
     unit variance; :meth:`init_from_data` sets :math:`a` and :math:`z` to the data's mean and log
     variance).
     """
+
+    _fused_sgd = False
 
     def __init__(self, visible: int, hidden: int, *, device=None, dtype=None) -> None:
         super().__init__(visible, hidden, device=device, dtype=dtype)

@@ -110,6 +110,14 @@ class STATMECH_API RBMImpl : public torch::nn::Cloneable<RBMImpl>, public RBMBas
   std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> ais(
       const torch::Tensor& data, const std::optional<torch::Tensor>& betas = std::nullopt, int64_t runs = 100,
       std::optional<at::Generator> generator = std::nullopt);
+  // Trains on binary data [N, visible] with CD-k / PCD-k and plain SGD (torch.optim.SGD's update;
+  // momentum buffers start at zero) in one call of the fused operator statmech::rbm_train_sgd;
+  // PCD's chains continue from persistent_visible and are stored back there. Returns the
+  // per-epoch metrics [epochs, 2] (float64: mean loss, training reconstruction error).
+  torch::Tensor fit(
+      const torch::Tensor& data, int64_t epochs = 10, int64_t batch_size = 100, double lr = 0.01,
+      double momentum = 0.0, double weight_decay = 0.0, int64_t steps = 1, bool persistent = true,
+      std::optional<at::Generator> generator = std::nullopt);
 
   RBMOptions options;
 };
@@ -143,6 +151,12 @@ class STATMECH_API GaussianBernoulliRBMImpl : public torch::nn::Cloneable<Gaussi
       std::optional<at::Generator> generator = std::nullopt) override;
   torch::Tensor initial_visible(int64_t n, std::optional<at::Generator> generator = std::nullopt) override;
   torch::Tensor log_partition(int64_t chunk_size = 65536) override;
+  // AIS (log Z, lower, upper; float64, bounds at +-3 sigma) from the Gaussian base model N(m, s)
+  // with free hidden units, s the model's variances, m the mean of `data` (an undefined tensor:
+  // the model's visible biases), as GaussianBernoulliRBM.ais in Python.
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> ais(
+      const torch::Tensor& data, const std::optional<torch::Tensor>& betas = std::nullopt, int64_t runs = 100,
+      std::optional<at::Generator> generator = std::nullopt);
 
   GaussianBernoulliRBMOptions options;
   torch::Tensor visible_log_variance;
