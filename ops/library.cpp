@@ -151,7 +151,9 @@ TORCH_LIBRARY(statmech, m) {
       "binary_hopfield_energy(Tensor state, Tensor weight, Tensor? threshold=None) -> Tensor",
       {at::Tag::pt2_compliant_tag});
   // Deterministic dynamics to a fixed point or max_sweeps sweeps: update = async (random order
-  // per sweep from the generator, incremental fields: O(N) per flip) | sync (all at once).
+  // per sweep from the generator, incremental fields: O(N) per flip; on CPU the rows of each group
+  // of 16 consecutive rows share the order of a sweep, on CUDA every row has its own) | sync (all
+  // at once).
   // sweeps [batch] counts the sweeps that changed the state; converged [batch] says the final
   // state is a fixed point.
   m.def(
@@ -165,6 +167,12 @@ TORCH_LIBRARY(statmech, m) {
   m.def(
       "binary_hopfield_glauber(Tensor state, Tensor weight, float[] temperatures, Tensor? threshold=None,"
       " Generator? generator=None) -> (Tensor state, Tensor energy)",
+      {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
+  // Test seam: the neuron order of every sweep of binary_hopfield_run / binary_hopfield_glauber
+  // (update = async) on CPU, drawn exactly as they draw it from the same generator state:
+  // [batch, sweeps, N] int64. Rows b with equal b / 16 share their orders (one order group).
+  m.def(
+      "_binary_hopfield_async_orders(Tensor state, int sweeps, Generator? generator=None) -> Tensor",
       {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
   // Parallel tempering: state [batch, replicas, N], replica r at temperatures[r]; `sweeps` rounds
   // of one heat-bath sweep per replica then neighbour exchanges. Returns the replicas (in
