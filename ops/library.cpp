@@ -112,17 +112,21 @@ TORCH_LIBRARY(statmech, m) {
   //   output = dropout(sep(beta xi K^T + mask)) V          [..., L, Ev].
   // mask: scaled_dot_product_attention's convention (bool True = takes part, or a float added to
   // the scores), broadcastable to [..., L, S]. separation: "softmax" (runs on
-  // at::scaled_dot_product_attention), "sparsemax" or "entmax15" (Hu et al. 2023).
+  // at::scaled_dot_product_attention), "sparsemax" or "entmax15" (Hu et al. 2023). Dropout draws
+  // from `generator` when one is given (the softmax output step then materialises the association
+  // instead of calling scaled_dot_product_attention, whose dropout takes no generator), else from
+  // the default generator.
   m.def(
       "hopfield_retrieval(Tensor query, Tensor key, Tensor value, Tensor beta, int update_steps=0,"
-      " float eps=0.0, Tensor? mask=None, str separation=\"softmax\", float dropout_p=0.0) -> Tensor",
+      " float eps=0.0, Tensor? mask=None, str separation=\"softmax\", float dropout_p=0.0,"
+      " Generator? generator=None) -> Tensor",
       {at::Tag::pt2_compliant_tag});
   // The same retrieval with the association matrix materialised: returns (output [..., L, Ev],
   // association sep(beta xi K^T + mask) [..., L, S] before dropout, final state xi [..., L, E]).
   m.def(
       "hopfield_retrieval_explicit(Tensor query, Tensor key, Tensor value, Tensor beta, int update_steps=0,"
-      " float eps=0.0, Tensor? mask=None, str separation=\"softmax\", float dropout_p=0.0)"
-      " -> (Tensor output, Tensor association, Tensor state)",
+      " float eps=0.0, Tensor? mask=None, str separation=\"softmax\", float dropout_p=0.0,"
+      " Generator? generator=None) -> (Tensor output, Tensor association, Tensor state)",
       {at::Tag::pt2_compliant_tag});
   // Energy of Ramsauer et al. 2020 eq. 2, per state pattern (ops/hopfield/energy.cpp):
   //   E(xi) = -beta^-1 log sum_i exp(beta k_i.xi + m_i) + 1/2 xi.xi + beta^-1 log N + 1/2 M^2,
