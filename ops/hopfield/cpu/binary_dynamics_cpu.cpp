@@ -179,6 +179,8 @@ at::Tensor columns_of(const at::Tensor& weight) {
 // column i of W once (with a shared W) and adds it to the fields of each row that flipped; the
 // segment's fields stay in cache while W streams from memory once per sweep at most, instead of
 // once per row. A row stops (leaves the running set) after a deterministic sweep without a flip.
+inline constexpr int64_t kPrefetchVisits = 4;
+
 template <typename T>
 void async_segment(AsyncArgs& args, const T* weight_t, int64_t first, int64_t count, uint64_t seed) {
   const int64_t n = args.spins.size(1);
@@ -211,6 +213,17 @@ void async_segment(AsyncArgs& args, const T* weight_t, int64_t first, int64_t co
     for (int64_t k = 0; k < n; ++k) {
       const int64_t i = visit[k];
       int64_t flipping = 0;
+#if defined(__GNUC__)
+      // The rows' spins and fields at a visit lie in as many cache lines as there are rows (not
+      // in L1 for a large group); the order is known, so fetch those of a later visit now.
+      if (k + kPrefetchVisits < n) {
+        const int64_t ahead = visit[k + kPrefetchVisits];
+        for (const int64_t m : running) {
+          __builtin_prefetch(spins + (first + m) * n + ahead);
+          __builtin_prefetch(fields + (first + m) * n + ahead);
+        }
+      }
+#endif
       for (const int64_t m : running) {
         const int64_t at = (first + m) * n + i;
         const double s = static_cast<double>(spins[at]);
