@@ -197,7 +197,7 @@ def test_hebbian_capacity_at_n_1000():
     # alpha = P / N. Amit, Gutfreund & Sompolinsky (1985): retrieval states (m ~ 0.97-1) exist up
     # to alpha_c ~ 0.138 and vanish above it. Measured here (seed 0): m = 1.000 at 0.05,
     # 0.998 at 0.10 and 0.328 at 0.20 (examples/python/hopfield_capacity.py resolves the
-    # transition: 0.985 at 0.12, 0.913 at 0.14, 0.759 at 0.16, 0.411 at 0.18).
+    # transition: 0.977 at 0.12, 0.895 at 0.14, 0.759 at 0.16, 0.371 at 0.18).
     n, g = 1000, gen(0)
     overlaps = {}
     for alpha in (0.05, 0.10, 0.20):
