@@ -70,7 +70,8 @@ at::Tensor initial_fields_double(const at::Tensor& spins, const at::Tensor& weig
 // which rows share it differs by device:
 //   CPU: the rows of an order group (kOrderGroup consecutive rows, cpu/row_random.h) share the
 //     order of each sweep and run in lock-step, so that one read of a column of W serves the
-//     whole group (_binary_hopfield_async_orders returns these orders);
+//     whole group (_binary_hopfield_async_orders returns these orders); with one network per
+//     row the rows of a group run one after the other, in the same orders;
 //   CUDA: each row draws its own order (Fisher-Yates from a Philox stream keyed by the row).
 //   temperatures empty: deterministic sign updates, at most max_sweeps sweeps, a row stopping at
 //     its first sweep without a flip; sweeps[b] counts the sweeps that flipped something and

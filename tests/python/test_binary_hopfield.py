@@ -311,6 +311,22 @@ def test_asymmetric_entry_anywhere_is_seen(where):
     assert torch.equal(state, ref)
 
 
+def test_one_network_per_row_follows_the_same_orders():
+    # With weight [batch, N, N] the CPU kernel runs each row on its own (no column is shared),
+    # still in its order group's orders: N copies of one W give the shared-W run exactly.
+    g = gen(44)
+    n, batch = 24, 37
+    w = random_symmetric(n, g)
+    theta = 0.3 * torch.randn(batch, n, generator=g, dtype=torch.float64)
+    s = H.random_patterns(batch, n, generator=g, dtype=torch.float64)
+    shared = H.run(s, w, theta, max_sweeps=3, generator=gen(45))
+    per_row = H.run(s, w.expand(batch, n, n).contiguous(), theta, max_sweeps=3, generator=gen(45))
+    for a, b in zip(shared, per_row):
+        assert torch.equal(a, b)
+    assert torch.equal(H.glauber(s, w, [1.0, 0.0], theta, generator=gen(46))[0],
+                       H.glauber(s, w.expand(batch, n, n).contiguous(), [1.0, 0.0], theta, generator=gen(46))[0])
+
+
 def test_async_orders_errors():
     with pytest.raises(RuntimeError, match="_binary_hopfield_async_orders: state must be 2-D"):
         OPS._binary_hopfield_async_orders(torch.ones(3), 2)

@@ -293,10 +293,14 @@ void async_rows(AsyncArgs& args, uint64_t seed) {
   const T* weight_t = columns.data_ptr<T>();
   // Threads split the batch wherever at::parallel_for likes; a chunk is cut at order-group
   // boundaries, and every segment of a group replays the group's order stream, so the result
-  // does not depend on the number of threads.
+  // does not depend on the number of threads. With one network per row ([batch, N, N]) the rows
+  // share no columns: each row runs on its own (one W in cache at a time, not a group's), still
+  // in its group's orders.
+  const bool one_network_per_row = args.weight.dim() == 3;
   at::parallel_for(0, batch, rows_per_task(n), [&](int64_t begin, int64_t end) {
     for (int64_t first = begin; first < end;) {
-      const int64_t last = std::min(end, (first / kOrderGroup + 1) * kOrderGroup);
+      const int64_t last =
+          one_network_per_row ? first + 1 : std::min(end, (first / kOrderGroup + 1) * kOrderGroup);
       async_segment<T>(args, weight_t, first, last - first, seed);
       first = last;
     }
