@@ -128,17 +128,21 @@ TORCH_LIBRARY(statmech, m) {
   //   output = dropout(sep(beta xi K^T + mask)) V          [..., L, Ev].
   // mask: scaled_dot_product_attention's convention (bool True = takes part, or a float added to
   // the scores), broadcastable to [..., L, S]. separation: "softmax" (runs on
-  // at::scaled_dot_product_attention), "sparsemax" or "entmax15" (Hu et al. 2023).
+  // at::scaled_dot_product_attention), "sparsemax" or "entmax15" (Hu et al. 2023). Dropout draws
+  // from `generator` when one is given (the softmax output step then materialises the association
+  // instead of calling scaled_dot_product_attention, whose dropout takes no generator), else from
+  // the default generator.
   m.def(
       "hopfield_retrieval(Tensor query, Tensor key, Tensor value, Tensor beta, int update_steps=0,"
-      " float eps=0.0, Tensor? mask=None, str separation=\"softmax\", float dropout_p=0.0) -> Tensor",
+      " float eps=0.0, Tensor? mask=None, str separation=\"softmax\", float dropout_p=0.0,"
+      " Generator? generator=None) -> Tensor",
       {at::Tag::pt2_compliant_tag});
   // The same retrieval with the association matrix materialised: returns (output [..., L, Ev],
   // association sep(beta xi K^T + mask) [..., L, S] before dropout, final state xi [..., L, E]).
   m.def(
       "hopfield_retrieval_explicit(Tensor query, Tensor key, Tensor value, Tensor beta, int update_steps=0,"
-      " float eps=0.0, Tensor? mask=None, str separation=\"softmax\", float dropout_p=0.0)"
-      " -> (Tensor output, Tensor association, Tensor state)",
+      " float eps=0.0, Tensor? mask=None, str separation=\"softmax\", float dropout_p=0.0,"
+      " Generator? generator=None) -> (Tensor output, Tensor association, Tensor state)",
       {at::Tag::pt2_compliant_tag});
   // Energy of Ramsauer et al. 2020 eq. 2, per state pattern (ops/hopfield/energy.cpp):
   //   E(xi) = -beta^-1 log sum_i exp(beta k_i.xi + m_i) + 1/2 xi.xi + beta^-1 log N + 1/2 M^2,
@@ -167,7 +171,9 @@ TORCH_LIBRARY(statmech, m) {
       "binary_hopfield_energy(Tensor state, Tensor weight, Tensor? threshold=None) -> Tensor",
       {at::Tag::pt2_compliant_tag});
   // Deterministic dynamics to a fixed point or max_sweeps sweeps: update = async (random order
-  // per sweep from the generator, incremental fields: O(N) per flip) | sync (all at once).
+  // per sweep from the generator, incremental fields: O(N) per flip; on CPU the rows of each group
+  // of 16 consecutive rows share the order of a sweep, on CUDA every row has its own) | sync (all
+  // at once).
   // sweeps [batch] counts the sweeps that changed the state; converged [batch] says the final
   // state is a fixed point.
   m.def(
@@ -181,6 +187,12 @@ TORCH_LIBRARY(statmech, m) {
   m.def(
       "binary_hopfield_glauber(Tensor state, Tensor weight, float[] temperatures, Tensor? threshold=None,"
       " Generator? generator=None) -> (Tensor state, Tensor energy)",
+      {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
+  // Test seam: the neuron order of every sweep of binary_hopfield_run / binary_hopfield_glauber
+  // (update = async) on CPU, drawn exactly as they draw it from the same generator state:
+  // [batch, sweeps, N] int64. Rows b with equal b / 16 share their orders (one order group).
+  m.def(
+      "_binary_hopfield_async_orders(Tensor state, int sweeps, Generator? generator=None) -> Tensor",
       {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
   // Parallel tempering: state [batch, replicas, N], replica r at temperatures[r]; `sweeps` rounds
   // of one heat-bath sweep per replica then neighbour exchanges. Returns the replicas (in

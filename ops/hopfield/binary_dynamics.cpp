@@ -100,6 +100,12 @@ void check_couplings(const at::Tensor& weight, std::string_view distribution) {
       ": distribution must be 'gaussian' (J_ij ~ N(0, 1/N)) or 'pm' (J_ij = +-1/sqrt(N)), got '", distribution, "'");
 }
 
+void check_async_orders(const at::Tensor& state, int64_t sweeps) {
+  real_or_bool(kAsyncOrdersOp, "state", state);
+  checks::rank(kAsyncOrdersOp, "state", state, 2, "[batch, N]");
+  TORCH_CHECK(sweeps >= 0, kAsyncOrdersOp, ": sweeps must be >= 0, got ", sweeps);
+}
+
 // ---- shared pieces ----------------------------------------------------------------------------
 
 at::Tensor to_spins(const at::Tensor& x, at::ScalarType dtype) {

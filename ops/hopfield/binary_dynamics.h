@@ -30,6 +30,7 @@ inline constexpr char kRunOp[] = "binary_hopfield_run";
 inline constexpr char kGlauberOp[] = "binary_hopfield_glauber";
 inline constexpr char kTemperingOp[] = "binary_hopfield_parallel_tempering";
 inline constexpr char kCouplingsOp[] = "spin_glass_couplings_";
+inline constexpr char kAsyncOrdersOp[] = "_binary_hopfield_async_orders";
 
 // ---- checks (SymInt-safe: the meta kernels run them too) -----------------------------------------
 
@@ -45,6 +46,8 @@ void check_max_sweeps(const char* op, int64_t max_sweeps);
 void check_temperatures(const char* op, at::ArrayRef<double> temperatures, size_t min_count);
 // weight [..., N, N] floating; distribution gaussian or pm.
 void check_couplings(const at::Tensor& weight, std::string_view distribution);
+// state [batch, N]; sweeps >= 0.
+void check_async_orders(const at::Tensor& state, int64_t sweeps);
 
 // ---- shared pieces ----------------------------------------------------------------------------
 
@@ -61,13 +64,18 @@ at::Tensor energy_of_spins(const at::Tensor& spins, const at::Tensor& weight, co
 // incremental (asynchronous) kernels, [batch, N] contiguous.
 at::Tensor initial_fields_double(const at::Tensor& spins, const at::Tensor& weight, const at::Tensor& threshold);
 
-// The asynchronous kernel: for each row b, sweeps in a fresh random order (Fisher-Yates from a
-// Philox stream keyed by `seed` and the row) over the neurons; each visit sets s_i from the field
-// f_i kept up to date incrementally (a flip of s_i adds 2 s_i W_ji to every f_j: O(N) per flip,
-// O(1) per visit without a flip).
-//   temperatures empty: deterministic sign updates, at most max_sweeps sweeps, stopping at the
-//     first sweep without a flip; sweeps[b] counts the sweeps that flipped something and
-//     converged[b] says a sweep without a flip was seen.
+// The asynchronous kernel: sweeps over the neurons in a random order, each visit setting s_i from
+// the field f_i kept up to date incrementally (a flip of s_i adds 2 s_i W_ji to every f_j: O(N)
+// per flip, O(1) per visit without a flip). Every row follows a uniformly random order each sweep;
+// which rows share it differs by device:
+//   CPU: the rows of an order group (kOrderGroup consecutive rows, cpu/row_random.h) share the
+//     order of each sweep and run in lock-step, so that one read of a column of W serves the
+//     whole group (_binary_hopfield_async_orders returns these orders); with one network per
+//     row the rows of a group run one after the other, in the same orders;
+//   CUDA: each row draws its own order (Fisher-Yates from a Philox stream keyed by the row).
+//   temperatures empty: deterministic sign updates, at most max_sweeps sweeps, a row stopping at
+//     its first sweep without a flip; sweeps[b] counts the sweeps that flipped something and
+//     converged[b] says a sweep without a flip was seen (or the final state is fixed).
 //   temperatures given: one heat-bath (Glauber) sweep per entry, P(s_i = +1) = sigmoid(2 f_i / T),
 //     a deterministic sweep where T = 0; no early stop (max_sweeps, sweeps, converged unused).
 // spins [batch, N] contiguous in {-1, +1} (updated in place), weight W ([N, N] or

@@ -1,4 +1,4 @@
-// Meta kernels of binary_hopfield_run and binary_hopfield_glauber: the real kernels' checks and
+// Meta kernels of binary_hopfield_run, binary_hopfield_glauber and _binary_hopfield_async_orders: the real kernels' checks and
 // output shapes, so fake tensors (torch.compile, torch.export) see the same errors and shapes.
 
 #include "ops/hopfield/binary_dynamics.h"
@@ -33,11 +33,17 @@ std::tuple<at::Tensor, at::Tensor> binary_hopfield_glauber_meta(
       at::empty_symint({state.sym_size(0)}, state.options().dtype(weight.scalar_type()))};
 }
 
+at::Tensor binary_hopfield_async_orders_meta(const at::Tensor& state, int64_t sweeps, std::optional<at::Generator>) {
+  check_async_orders(state, sweeps);
+  return at::empty_symint({state.sym_size(0), c10::SymInt(sweeps), state.sym_size(1)}, state.options().dtype(at::kLong));
+}
+
 } // namespace
 
 TORCH_LIBRARY_IMPL(statmech, Meta, m) {
   m.impl("binary_hopfield_run", &binary_hopfield_run_meta);
   m.impl("binary_hopfield_glauber", &binary_hopfield_glauber_meta);
+  m.impl("_binary_hopfield_async_orders", &binary_hopfield_async_orders_meta);
 }
 
 } // namespace statmech::hopfield

@@ -10,25 +10,25 @@ namespace statmech {
 at::Tensor hopfield_retrieval(
     const at::Tensor& query, const at::Tensor& key, const at::Tensor& value, const at::Tensor& beta,
     int64_t update_steps, double eps, const std::optional<at::Tensor>& mask, const std::string& separation,
-    double dropout_p) {
+    double dropout_p, std::optional<at::Generator> generator) {
   static auto op = c10::Dispatcher::singleton()
                        .findSchemaOrThrow("statmech::hopfield_retrieval", "")
                        .typed<at::Tensor(
                            const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t, double,
-                           const std::optional<at::Tensor>&, c10::string_view, double)>();
-  return op.call(query, key, value, beta, update_steps, eps, mask, separation, dropout_p);
+                           const std::optional<at::Tensor>&, c10::string_view, double, std::optional<at::Generator>)>();
+  return op.call(query, key, value, beta, update_steps, eps, mask, separation, dropout_p, std::move(generator));
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> hopfield_retrieval_explicit(
     const at::Tensor& query, const at::Tensor& key, const at::Tensor& value, const at::Tensor& beta,
     int64_t update_steps, double eps, const std::optional<at::Tensor>& mask, const std::string& separation,
-    double dropout_p) {
+    double dropout_p, std::optional<at::Generator> generator) {
   static auto op = c10::Dispatcher::singleton()
                        .findSchemaOrThrow("statmech::hopfield_retrieval_explicit", "")
                        .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
                            const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t, double,
-                           const std::optional<at::Tensor>&, c10::string_view, double)>();
-  return op.call(query, key, value, beta, update_steps, eps, mask, separation, dropout_p);
+                           const std::optional<at::Tensor>&, c10::string_view, double, std::optional<at::Generator>)>();
+  return op.call(query, key, value, beta, update_steps, eps, mask, separation, dropout_p, std::move(generator));
 }
 
 at::Tensor hopfield_energy(

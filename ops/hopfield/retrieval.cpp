@@ -254,30 +254,40 @@ at::Tensor update_states(
   return xi.is_same(query) ? query.clone() : xi;
 }
 
+// Inverted dropout, as at::dropout in training, with the keep mask drawn from `generator` when
+// one is given (at::dropout always draws from the default generator).
+at::Tensor association_dropout(const at::Tensor& association, double p, const std::optional<at::Generator>& generator) {
+  if (p == 0) {
+    return association;
+  }
+  if (!generator.has_value()) {
+    return at::dropout(association, p, /*train=*/true);
+  }
+  const at::Tensor keep = at::empty_like(association).bernoulli_(1 - p, generator);
+  return association * keep * (1 / (1 - p));
+}
+
 at::Tensor hopfield_retrieval(
     const at::Tensor& query, const at::Tensor& key, const at::Tensor& value, const at::Tensor& beta,
     int64_t update_steps, double eps, const std::optional<at::Tensor>& mask_argument,
-    c10::string_view separation_name, double dropout_p) {
+    c10::string_view separation_name, double dropout_p, std::optional<at::Generator> generator) {
   constexpr const char* op = "hopfield_retrieval";
   check_patterns(op, "query", query, key, &value, beta, mask_argument);
   check_scalar_arguments(op, update_steps, eps, dropout_p);
   const Separation separation = parse_separation(op, separation_name);
   const std::optional<at::Tensor> mask = as_score_mask(mask_argument);
   const at::Tensor xi = update_steps == 0 ? query : update_states(query, key, beta, mask, update_steps, eps, separation);
-  if (separation == Separation::softmax) {
+  if (separation == Separation::softmax && !(dropout_p > 0 && generator.has_value())) {
     return attention_step(xi, key, value, beta, mask, dropout_p);
   }
-  at::Tensor association = separate(association_scores(xi, key, beta, mask), separation);
-  if (dropout_p > 0) {
-    association = at::dropout(association, dropout_p, /*train=*/true);
-  }
-  return at::matmul(association, value);
+  const at::Tensor association = separate(association_scores(xi, key, beta, mask), separation);
+  return at::matmul(association_dropout(association, dropout_p, generator), value);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> hopfield_retrieval_explicit(
     const at::Tensor& query, const at::Tensor& key, const at::Tensor& value, const at::Tensor& beta,
     int64_t update_steps, double eps, const std::optional<at::Tensor>& mask_argument,
-    c10::string_view separation_name, double dropout_p) {
+    c10::string_view separation_name, double dropout_p, std::optional<at::Generator> generator) {
   constexpr const char* op = "hopfield_retrieval_explicit";
   check_patterns(op, "query", query, key, &value, beta, mask_argument);
   check_scalar_arguments(op, update_steps, eps, dropout_p);
@@ -285,8 +295,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> hopfield_retrieval_explicit(
   const std::optional<at::Tensor> mask = as_score_mask(mask_argument);
   const at::Tensor xi = update_states(query, key, beta, mask, update_steps, eps, separation);
   const at::Tensor association = separate(association_scores(xi, key, beta, mask), separation);
-  const at::Tensor weights = dropout_p > 0 ? at::dropout(association, dropout_p, /*train=*/true) : association;
-  return {at::matmul(weights, value), association, xi};
+  return {at::matmul(association_dropout(association, dropout_p, generator), value), association, xi};
 }
 
 } // namespace

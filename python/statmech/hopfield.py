@@ -94,7 +94,11 @@ def run(state: Tensor, weight: Tensor, threshold: Optional[Tensor] = None, updat
 
     ``update="async"`` visits the neurons one at a time in a fresh random order per sweep (from
     ``generator``), with the local fields kept up to date incrementally (O(N) per flip); for a
-    symmetric ``weight`` the energy never increases and the run ends at a fixed point.
+    symmetric ``weight`` the energy never increases and the run ends at a fixed point. Each row
+    follows a uniformly random order each sweep; on CPU the rows of a group of 16 consecutive rows
+    (``b // 16``) share it and run in lock-step, so that a column of ``weight`` read from memory
+    serves the whole group (on CUDA every row draws its own order). Results are reproducible from
+    ``generator`` and do not depend on the number of threads.
     ``update="sync"`` updates every neuron at once (it can end in a 2-cycle, reported as
     ``converged=False`` after ``max_sweeps``).
     """
@@ -108,7 +112,9 @@ def glauber(state: Tensor, weight: Tensor, temperatures: Sequence[float], thresh
 
     Each visit sets :math:`s_i = +1` with probability :math:`1 / (1 + e^{-2 f_i / T})` (a
     deterministic update where :math:`T = 0`). A constant schedule samples :math:`e^{-E/T}`;
-    a decreasing one is simulated annealing (see :func:`anneal`). Returns ``(state, energy)``.
+    a decreasing one is simulated annealing (see :func:`anneal`). Neuron orders as in
+    :func:`run` (shared by groups of 16 rows on CPU); each row has its own heat-bath draws.
+    Returns ``(state, energy)``.
     """
     return torch.ops.statmech.binary_hopfield_glauber(
         state, weight, [float(t) for t in temperatures], threshold, generator=generator)

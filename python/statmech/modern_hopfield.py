@@ -41,6 +41,7 @@ def hopfield_retrieval(
     mask: Optional[Tensor] = None,
     separation: str = "softmax",
     dropout_p: float = 0.0,
+    generator: Optional[torch.Generator] = None,
 ) -> Tensor:
     r"""Modern Hopfield retrieval (Ramsauer et al. 2020, eq. 3, iterated).
 
@@ -69,12 +70,15 @@ def hopfield_retrieval(
         mask: bool (True = takes part) or float (added), broadcastable to ``[..., L, S]``.
         separation: ``"softmax"``, ``"sparsemax"`` or ``"entmax15"``.
         dropout_p: dropout on the association matrix (pass 0 in evaluation).
+        generator: the dropout draws come from it (reproducible); the softmax output step then
+            materialises the association matrix instead of calling
+            ``scaled_dot_product_attention``, whose dropout draws from the default generator.
 
     Returns:
         ``[..., L, Ev]``.
     """
     return torch.ops.statmech.hopfield_retrieval(
-        query, key, value, _beta(beta, query), update_steps, eps, mask, separation, dropout_p
+        query, key, value, _beta(beta, query), update_steps, eps, mask, separation, dropout_p, generator=generator
     )
 
 
@@ -88,16 +92,18 @@ def hopfield_retrieval_explicit(
     mask: Optional[Tensor] = None,
     separation: str = "softmax",
     dropout_p: float = 0.0,
+    generator: Optional[torch.Generator] = None,
 ) -> Tuple[Tensor, Tensor, Tensor]:
     r""":func:`hopfield_retrieval` with the association matrix materialised.
 
     Returns:
         ``(output [..., L, Ev], association [..., L, S], state [..., L, E])``: the association
         :math:`\operatorname{sep}(\beta\,\xi K^\top + m)` (before dropout) and the final state
-        :math:`\xi` after the update steps. Every output is differentiable.
+        :math:`\xi` after the update steps. Every output is differentiable. Dropout draws from
+        ``generator`` when one is given (reproducible), else from the default generator.
     """
     return torch.ops.statmech.hopfield_retrieval_explicit(
-        query, key, value, _beta(beta, query), update_steps, eps, mask, separation, dropout_p
+        query, key, value, _beta(beta, query), update_steps, eps, mask, separation, dropout_p, generator=generator
     )
 
 

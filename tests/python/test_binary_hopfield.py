@@ -197,7 +197,7 @@ def test_hebbian_capacity_at_n_1000():
     # alpha = P / N. Amit, Gutfreund & Sompolinsky (1985): retrieval states (m ~ 0.97-1) exist up
     # to alpha_c ~ 0.138 and vanish above it. Measured here (seed 0): m = 1.000 at 0.05,
     # 0.998 at 0.10 and 0.328 at 0.20 (examples/python/hopfield_capacity.py resolves the
-    # transition: 0.985 at 0.12, 0.913 at 0.14, 0.759 at 0.16, 0.411 at 0.18).
+    # transition: 0.977 at 0.12, 0.895 at 0.14, 0.759 at 0.16, 0.371 at 0.18).
     n, g = 1000, gen(0)
     overlaps = {}
     for alpha in (0.05, 0.10, 0.20):
@@ -228,17 +228,127 @@ def test_glauber_samples_boltzmann_distribution():
     assert (empirical - boltzmann).abs().max() < 5 * math.sqrt(0.25 / chains)
 
 
-def test_dynamics_reproducible_from_generator_and_thread_count():
-    x = H.random_patterns(30, 300, generator=gen(10))
+def async_reference(s, w, theta, orders, sweeps, stop_at_fixed_point=True, check_energy=True):
+    """Asynchronous sign updates written from the definition, one row at a time: the neurons of
+    row b are visited in the order orders[b, t] in sweep t, and each visit recomputes
+    f_i = sum_{j != i} W_ij s_j - theta_i from scratch (no incremental fields). Returns the
+    final states, the sweeps that flipped something, whether a fixed point was reached, and
+    asserts that no visit raises the energy."""
+    s, w, theta = s.double().clone(), w.double(), theta.double()
+    batch, n = s.shape
+    off_diagonal = w - torch.diag(torch.diag(w))
+    used = torch.zeros(batch, dtype=torch.long)
+    converged = torch.zeros(batch, dtype=torch.bool)
+    for b in range(batch):
+        e = explicit_energy(s[b:b + 1], w, theta)
+        for t in range(sweeps):
+            flips = 0
+            for i in orders[b, t].tolist():
+                f = off_diagonal[i] @ s[b] - theta[i]
+                new = 1.0 if f > 0 else (-1.0 if f < 0 else s[b, i].item())
+                if new != s[b, i]:
+                    s[b, i] = new
+                    flips += 1
+                    if check_energy:
+                        e_new = explicit_energy(s[b:b + 1], w, theta)
+                        assert e_new <= e + 1e-9, "a flip raised the energy"
+                        e = e_new
+            if flips == 0 and stop_at_fixed_point:
+                converged[b] = True
+                break
+            used[b] += flips > 0
+        if not converged[b]:
+            f = s[b] @ off_diagonal.T - theta
+            converged[b] = not bool((s[b] * f < 0).any())
+    return s, used, converged
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("n, batch, max_sweeps", [(24, 37, 2), (24, 37, 50), (150, 20, 50), (24, 70, 2), (24, 70, 50)])
+def test_async_matches_reference_with_the_kernels_orders(dtype, n, batch, max_sweeps):
+    # The CPU kernel runs order groups of 16 consecutive rows in lock-step with one random order
+    # per sweep; _binary_hopfield_async_orders returns those orders from the same generator
+    # state. With them, a from-scratch Python loop (which also checks that no flip raises the
+    # energy) must give the same states, sweep counts and fixed-point flags; max_sweeps = 2
+    # stops most rows at the sweep limit. 37 rows: two full groups and a partial one; N = 150:
+    # several 64-row bands of W in the kernel's initial-field pass; 70 rows: the GEMM path.
+    g = gen(40)
+    w = random_symmetric(n, g).to(dtype)  # diagonal of either sign
+    theta = (0.3 * torch.randn(n, generator=g)).to(dtype)
+    s = H.random_patterns(batch, n, generator=g, dtype=dtype)
+    drawn = max(max_sweeps, 3)  # a prefix of the orders of a longer run is the orders of a shorter one
+    orders = OPS._binary_hopfield_async_orders(s, drawn, generator=gen(41))
+    assert orders.shape == (batch, drawn, n) and orders.dtype == torch.long
+    assert torch.equal(orders.sort(-1).values, torch.arange(n).expand(batch, drawn, n))
+    assert all(torch.equal(orders[b], orders[16 * (b // 16)]) for b in range(batch))
+    assert not torch.equal(orders[0], orders[16])
+    assert not torch.equal(orders[0, 0], orders[0, 1])
+    out = H.run(s, w, theta, max_sweeps=max_sweeps, generator=gen(41))
+    ref, used, converged = async_reference(s, w, theta, orders, max_sweeps)
+    assert torch.equal(out.state.double(), ref)
+    assert torch.equal(out.sweeps, used) and torch.equal(out.converged, converged)
+    assert (max_sweeps == 50) == bool(converged.all()) or n == 150
+    torch.testing.assert_close(out.energy, explicit_energy(ref, w.double(), theta.double()).to(dtype))
+    # Zero-temperature Glauber sweeps are the same dynamics without the early stop.
+    state, energy = H.glauber(s, w, [0.0] * 3, theta, generator=gen(41))
+    ref3, _, _ = async_reference(s, w, theta, orders, 3, stop_at_fixed_point=False)
+    assert torch.equal(state.double(), ref3)
+
+
+@pytest.mark.parametrize("where", [(10, 140), (70, 75), (149, 3)])
+def test_asymmetric_entry_anywhere_is_seen(where):
+    # One asymmetric pair in a tile right of the diagonal, in a diagonal tile, below the
+    # diagonal: the kernel must then add columns of W (not rows) on a flip, as the reference does.
+    g = gen(42)
+    n, batch = 150, 5
+    w = random_symmetric(n, g, diagonal=False)
+    w[where] += 2.0
+    s = H.random_patterns(batch, n, generator=g, dtype=torch.float64)
+    theta = torch.zeros(n, dtype=torch.float64)
+    orders = OPS._binary_hopfield_async_orders(s, 4, generator=gen(43))
+    state, _ = H.glauber(s, w, [0.0] * 4, generator=gen(43))
+    ref, _, _ = async_reference(s, w, theta, orders, 4, stop_at_fixed_point=False, check_energy=False)
+    assert torch.equal(state, ref)
+
+
+def test_one_network_per_row_follows_the_same_orders():
+    # With weight [batch, N, N] the CPU kernel runs each row on its own (no column is shared),
+    # still in its order group's orders: N copies of one W give the shared-W run exactly.
+    g = gen(44)
+    n, batch = 24, 37
+    w = random_symmetric(n, g)
+    theta = 0.3 * torch.randn(batch, n, generator=g, dtype=torch.float64)
+    s = H.random_patterns(batch, n, generator=g, dtype=torch.float64)
+    shared = H.run(s, w, theta, max_sweeps=3, generator=gen(45))
+    per_row = H.run(s, w.expand(batch, n, n).contiguous(), theta, max_sweeps=3, generator=gen(45))
+    for a, b in zip(shared, per_row):
+        assert torch.equal(a, b)
+    assert torch.equal(H.glauber(s, w, [1.0, 0.0], theta, generator=gen(46))[0],
+                       H.glauber(s, w.expand(batch, n, n).contiguous(), [1.0, 0.0], theta, generator=gen(46))[0])
+
+
+def test_async_orders_errors():
+    with pytest.raises(RuntimeError, match="_binary_hopfield_async_orders: state must be 2-D"):
+        OPS._binary_hopfield_async_orders(torch.ones(3), 2)
+    with pytest.raises(RuntimeError, match="_binary_hopfield_async_orders: sweeps must be >= 0, got -1"):
+        OPS._binary_hopfield_async_orders(torch.ones(2, 3), -1)
+
+
+@pytest.mark.parametrize("n, batch", [(300, 8), (1500, 21)])
+def test_dynamics_reproducible_from_generator_and_thread_count(n, batch):
+    # At N = 1500 a thread takes as few as 2 rows, so threads split the order groups (16 rows)
+    # differently for each thread count; each part replays its group's orders.
+    x = H.random_patterns(n // 10, n, generator=gen(10))
     w = H.store(x)
-    s = H.random_patterns(8, 300, generator=gen(11))
+    s = H.random_patterns(batch, n, generator=gen(11))
     a = H.run(s, w, generator=gen(12)).state
     b = H.glauber(s, w, [1.0, 0.5, 0.1], generator=gen(12))[0]
     threads = torch.get_num_threads()
     try:
-        torch.set_num_threads(1)
-        assert torch.equal(a, H.run(s, w, generator=gen(12)).state)
-        assert torch.equal(b, H.glauber(s, w, [1.0, 0.5, 0.1], generator=gen(12))[0])
+        for count in (1, 3):
+            torch.set_num_threads(count)
+            assert torch.equal(a, H.run(s, w, generator=gen(12)).state)
+            assert torch.equal(b, H.glauber(s, w, [1.0, 0.5, 0.1], generator=gen(12))[0])
     finally:
         torch.set_num_threads(threads)
     assert not torch.equal(b, H.glauber(s, w, [1.0, 0.5, 0.1], generator=gen(13))[0])
@@ -445,6 +555,7 @@ def test_opcheck_every_op():
     opcheck(OPS.binary_hopfield_run, (s, w, theta, "sync", 10), test_utils=DETERMINISTIC_UTILS)
     opcheck(OPS.binary_hopfield_run, (s, w, None, "async", 10), {"generator": gen()}, test_utils=RANDOM_UTILS)
     opcheck(OPS.binary_hopfield_glauber, (s, w, [1.0, 0.5]), {"generator": gen()}, test_utils=RANDOM_UTILS)
+    opcheck(OPS._binary_hopfield_async_orders, (s, 3), {"generator": gen()}, test_utils=RANDOM_UTILS)
     opcheck(OPS.binary_hopfield_parallel_tempering, (s.reshape(2, 2, 16), w, [0.5, 1.0], 3),
             {"generator": gen()}, test_utils=RANDOM_UTILS)
     opcheck(OPS.spin_glass_couplings_, (torch.empty(8, 8), "gaussian"), {"generator": gen()}, test_utils=RANDOM_UTILS)

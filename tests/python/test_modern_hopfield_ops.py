@@ -420,3 +420,33 @@ def test_a_fully_masked_query_gets_zero_weights_and_zero_gradient(separation):
     assert bool((association[1] == 0).all())
     (out.sum() + explicit.sum()).backward()
     assert bool(torch.isfinite(q.grad).all()) and bool((q.grad[1] == 0).all()) and bool(torch.isfinite(k.grad).all())
+
+
+# ---- dropout from a generator ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("separation", ["softmax", "sparsemax"])
+def test_dropout_reproducible_from_generator(separation, device):
+    # With a generator, dropout is reproducible and independent of the default generator; its
+    # keep mask is the one written here: association * bernoulli(1 - p) / (1 - p), drawn from a
+    # generator in the same state.
+    q, k, v = patterns(2, 3, 4, device=device), patterns(2, 6, 4, device=device, seed=1), patterns(2, 6, 5, device=device, seed=2)
+    p = 0.4
+
+    def gen(seed):
+        return torch.Generator(device=device).manual_seed(seed)
+
+    out, association, _ = hopfield_retrieval_explicit(q, k, v, 0.7, 1, separation=separation, dropout_p=p, generator=gen(5))
+    keep = torch.empty_like(association).bernoulli_(1 - p, generator=gen(5))
+    assert_close(out, (association * keep / (1 - p)) @ v)
+    torch.manual_seed(0)
+    again = hopfield_retrieval(q, k, v, 0.7, 1, separation=separation, dropout_p=p, generator=gen(5))
+    torch.manual_seed(1)
+    assert torch.equal(again, hopfield_retrieval(q, k, v, 0.7, 1, separation=separation, dropout_p=p, generator=gen(5)))
+    assert_close(again, out)
+    assert not torch.equal(again, hopfield_retrieval(q, k, v, 0.7, 1, separation=separation, dropout_p=p, generator=gen(6)))
+    # p = 0 with a generator is the plain retrieval (and draws nothing).
+    g = gen(7)
+    assert_close(hopfield_retrieval(q, k, v, 0.7, 1, separation=separation, generator=g),
+                 hopfield_retrieval(q, k, v, 0.7, 1, separation=separation))
+    assert torch.equal(g.get_state(), gen(7).get_state())

@@ -46,8 +46,10 @@ struct BinaryHopfieldRun {
 };
 
 // Deterministic dynamics until a fixed point or `max_sweeps` sweeps, for every row at once.
-// update = "async": neurons one at a time in a fresh random order per sweep (from `generator`),
-// local fields updated incrementally (O(N) per flip); never raises the energy of a symmetric W.
+// update = "async": neurons one at a time in a fresh random order per sweep (from `generator`;
+// on CPU the rows of each group of 16 consecutive rows share it and run in lock-step, on CUDA
+// every row has its own), local fields updated incrementally (O(N) per flip); never raises the
+// energy of a symmetric W.
 // update = "sync": all neurons at once (can end in a 2-cycle).
 STATMECH_API BinaryHopfieldRun binary_hopfield_run(
     const at::Tensor& state, const at::Tensor& weight, const std::optional<at::Tensor>& threshold = std::nullopt,

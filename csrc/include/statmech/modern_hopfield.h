@@ -13,6 +13,7 @@
 
 #include <statmech/macros.h>
 
+#include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
 #include <optional>
@@ -23,7 +24,9 @@ namespace statmech {
 
 // update_steps times xi <- sep(beta xi K^T + mask) K (a query stops once its state moves by less
 // than eps; eps = 0 runs every step), then returns dropout(sep(beta xi K^T + mask)) V [..., L, Ev].
-// separation: "softmax" (at::scaled_dot_product_attention), "sparsemax" or "entmax15".
+// separation: "softmax" (at::scaled_dot_product_attention), "sparsemax" or "entmax15". Dropout
+// draws from `generator` when given (the softmax output step is then computed explicitly), else
+// from the default generator.
 STATMECH_API at::Tensor hopfield_retrieval(
     const at::Tensor& query,
     const at::Tensor& key,
@@ -33,7 +36,8 @@ STATMECH_API at::Tensor hopfield_retrieval(
     double eps = 0.0,
     const std::optional<at::Tensor>& mask = std::nullopt,
     const std::string& separation = "softmax",
-    double dropout_p = 0.0);
+    double dropout_p = 0.0,
+    std::optional<at::Generator> generator = std::nullopt);
 
 // The same with the association matrix materialised: (output [..., L, Ev], association
 // sep(beta xi K^T + mask) [..., L, S] before dropout, final state xi [..., L, E]).
@@ -46,7 +50,8 @@ STATMECH_API std::tuple<at::Tensor, at::Tensor, at::Tensor> hopfield_retrieval_e
     double eps = 0.0,
     const std::optional<at::Tensor>& mask = std::nullopt,
     const std::string& separation = "softmax",
-    double dropout_p = 0.0);
+    double dropout_p = 0.0,
+    std::optional<at::Generator> generator = std::nullopt);
 
 // E(xi) = -beta^-1 log sum_i exp(beta k_i.xi + m_i) + 1/2 xi.xi + beta^-1 log N + 1/2 M^2
 // (Ramsauer et al. 2020, eq. 2) for each state pattern: state [..., L, E] -> [..., L].

@@ -1,10 +1,18 @@
 // CPU kernels of the asynchronous, heat-bath (Glauber) and parallel-tempering dynamics of binary
-// Hopfield networks and spin glasses, and the CPU registrations of binary_hopfield_run and
-// binary_hopfield_glauber. One row of the batch is a sequential chain; rows run in parallel.
+// Hopfield networks and spin glasses, the CPU registrations of binary_hopfield_run and
+// binary_hopfield_glauber, and _binary_hopfield_async_orders (the orders the asynchronous kernel
+// uses, a test seam).
 //
-// Randomness: one 64-bit seed is drawn from the torch.Generator per call; row b then draws from
-// its own stream (row_random.h). The result depends on the generator's state only, not on the
-// number of threads.
+// Asynchronous / Glauber sweeps: the rows of the batch run in order groups of kOrderGroup
+// consecutive rows that share the random neuron order of each sweep and go in lock-step
+// (row_random.h): W [N, N] of a large network does not fit in cache, and a flip streams a column
+// of W (N values) from memory; in lock-step, one read of column i serves every row of the group
+// that flips at the visit of neuron i. Parallel tempering runs one chain per row (and replica),
+// each with its own order.
+//
+// Randomness: one 64-bit seed is drawn from the torch.Generator per call; order group g and row b
+// then draw from their own streams (row_random.h: the group its orders, the row its heat-bath
+// draws). The result depends on the generator's state only, not on the number of threads.
 
 #include "ops/hopfield/binary_dynamics.h"
 #include "ops/hopfield/cpu/row_random.h"
@@ -17,6 +25,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <mutex>
 #include <numeric>
@@ -45,12 +54,72 @@ inline void shuffle(std::vector<int64_t>& order, RowRandom& rng) {
   }
 }
 
-// f_j += delta * column_i(W) for every j, then removes the diagonal term from f_i.
+// f_j += delta * column_i(W) for every j (the caller then removes the diagonal term from f_i).
 template <typename T>
 STATMECH_CPU_CLONES void add_column(double* __restrict fields, const T* __restrict column, double delta, int64_t n) {
   for (int64_t j = 0; j < n; ++j) {
     fields[j] += delta * static_cast<double>(column[j]);
   }
+}
+
+// The same for several rows that flipped at one visit and share the column: fields[q] += delta[q] *
+// column for q < count, a block of the column at a time so that it is read from memory once and
+// then from L1 for every row.
+template <typename T>
+STATMECH_CPU_CLONES void add_column_to_rows(
+    double* const* fields, const double* delta, int64_t count, const T* __restrict column, int64_t n) {
+  constexpr int64_t kBlock = 512;
+  for (int64_t begin = 0; begin < n; begin += kBlock) {
+    const int64_t end = std::min(begin + kBlock, n);
+    for (int64_t q = 0; q < count; ++q) {
+      double* __restrict f = fields[q];
+      const double d = delta[q];
+      for (int64_t j = begin; j < end; ++j) {
+        f[j] += d * static_cast<double>(column[j]);
+      }
+    }
+  }
+}
+
+// True when every matrix of w [..., N, N] (contiguous) is symmetric: compares 64 x 64 tiles with
+// their mirror (W is read about once) and stops at the first tile with a difference. Threads take
+// pairs of tile rows (t, last - t), which hold equal numbers of tiles of the upper triangle.
+template <typename T>
+STATMECH_CPU_CLONES bool tile_row_symmetric(const T* a, int64_t n, int64_t bi, int64_t tile) {
+  for (int64_t bj = bi; bj < n; bj += tile) {
+    bool differ = false;
+    for (int64_t i = bi; i < std::min(bi + tile, n); ++i) {
+      for (int64_t j = std::max(bj, i + 1); j < std::min(bj + tile, n); ++j) {
+        differ |= a[i * n + j] != a[j * n + i];
+      }
+    }
+    if (differ) {
+      return false;
+    }
+  }
+  return true;
+}
+
+template <typename T>
+bool symmetric(const T* w, int64_t matrices, int64_t n) {
+  constexpr int64_t kTile = 64;
+  const int64_t tiles = (n + kTile - 1) / kTile;
+  std::atomic<bool> same{true};
+  for (int64_t m = 0; m < matrices && same.load(); ++m) {
+    const T* a = w + m * n * n;
+    at::parallel_for(0, (tiles + 1) / 2, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end && same.load(std::memory_order_relaxed); ++t) {
+        bool ok = tile_row_symmetric(a, n, t * kTile, kTile);
+        if (ok && tiles - 1 - t != t) {
+          ok = tile_row_symmetric(a, n, (tiles - 1 - t) * kTile, kTile);
+        }
+        if (!ok) {
+          same.store(false, std::memory_order_relaxed);
+        }
+      }
+    });
+  }
+  return same.load();
 }
 
 // The new spin of a visit at temperature t (t = 0: the sign of the field, kept on a tie).
@@ -92,28 +161,6 @@ int64_t sweep_row(
   return flips;
 }
 
-// True when every matrix of w [..., N, N] (contiguous) is symmetric; compares 32 x 32 tiles with
-// their mirror, so W is read about once, and stops at the first difference.
-template <typename T>
-bool symmetric(const T* w, int64_t matrices, int64_t n) {
-  constexpr int64_t kTile = 32;
-  for (int64_t m = 0; m < matrices; ++m) {
-    const T* a = w + m * n * n;
-    for (int64_t bi = 0; bi < n; bi += kTile) {
-      for (int64_t bj = bi; bj < n; bj += kTile) {
-        for (int64_t i = bi; i < std::min(bi + kTile, n); ++i) {
-          for (int64_t j = std::max(bj, i + 1); j < std::min(bj + kTile, n); ++j) {
-            if (a[i * n + j] != a[j * n + i]) {
-              return false;
-            }
-          }
-        }
-      }
-    }
-  }
-  return true;
-}
-
 // W^T, contiguous (row i is column i of W, what a flip of s_i adds to the fields). Hopfield and
 // spin-glass couplings are symmetric, and then W itself is W^T: the check costs one read of W,
 // the transposed copy a strided read and a write.
@@ -127,52 +174,135 @@ at::Tensor columns_of(const at::Tensor& weight) {
   return w.transpose(-2, -1).contiguous();
 }
 
+// One lock-step segment: rows [first, first + count) of one order group (they share the group's
+// order of every sweep). Each visit decides the spin of neuron i in every running row, then reads
+// column i of W once (with a shared W) and adds it to the fields of each row that flipped; the
+// segment's fields stay in cache while W streams from memory once per sweep at most, instead of
+// once per row. A row stops (leaves the running set) after a deterministic sweep without a flip.
+inline constexpr int64_t kPrefetchVisits = 4;
+
 template <typename T>
-void async_rows(AsyncArgs& args, uint64_t seed) {
-  const int64_t batch = args.spins.size(0), n = args.spins.size(1);
+void async_segment(AsyncArgs& args, const T* weight_t, int64_t first, int64_t count, uint64_t seed) {
+  const int64_t n = args.spins.size(1);
   T* spins = args.spins.data_ptr<T>();
   double* fields = args.fields.data_ptr<double>();
-  const at::Tensor columns = columns_of<T>(args.weight);
-  const T* weight_t = columns.data_ptr<T>();
   const T* diag = args.diag.data_ptr<T>();
-  const bool shared_weight = columns.dim() == 2;
+  const bool shared_weight = args.weight.dim() == 2;
   const bool shared_diag = args.diag.dim() == 1;
-  int64_t* sweeps = args.sweeps.data_ptr<int64_t>();
-  bool* converged = args.converged.data_ptr<bool>();
   const std::vector<double>& temperatures = args.temperatures;
   const bool deterministic = temperatures.empty();
   const int64_t total = deterministic ? args.max_sweeps : static_cast<int64_t>(temperatures.size());
+
+  SweepOrder order(seed, first / kOrderGroup, n);
+  std::vector<RowRandom> rng; // heat-bath draws: row b's own stream
+  rng.reserve(count);
+  for (int64_t m = 0; m < count; ++m) {
+    rng.emplace_back(seed, static_cast<uint64_t>(first + m));
+  }
+  std::vector<int64_t> running(count), flips(count, 0), used(count, 0), flipped(count);
+  std::iota(running.begin(), running.end(), int64_t{0});
+  std::vector<double> delta(count);
+  std::vector<double*> flipped_fields(count);
+  std::vector<char> fixed(count, 0);
+  for (int64_t sweep = 0; sweep < total && !running.empty(); ++sweep) {
+    const int64_t* visit = order.next();
+    const double t = deterministic ? 0.0 : temperatures[sweep];
+    for (const int64_t m : running) {
+      flips[m] = 0;
+    }
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t i = visit[k];
+      int64_t flipping = 0;
+#if defined(__GNUC__)
+      // The rows' spins and fields at a visit lie in as many cache lines as there are rows (not
+      // in L1 for a large group); the order is known, so fetch those of a later visit now.
+      if (k + kPrefetchVisits < n) {
+        const int64_t ahead = visit[k + kPrefetchVisits];
+        for (const int64_t m : running) {
+          __builtin_prefetch(spins + (first + m) * n + ahead);
+          __builtin_prefetch(fields + (first + m) * n + ahead);
+        }
+      }
+#endif
+      for (const int64_t m : running) {
+        const int64_t at = (first + m) * n + i;
+        const double s = static_cast<double>(spins[at]);
+        const double s_new = new_spin(s, fields[at], t, rng[m]);
+        if (s_new != s) {
+          spins[at] = static_cast<T>(s_new);
+          flipped[flipping] = m;
+          delta[flipping] = 2.0 * s_new;
+          ++flipping;
+          ++flips[m];
+        }
+      }
+      if (flipping == 0) {
+        continue;
+      }
+      for (int64_t q = 0; q < flipping; ++q) {
+        const int64_t b = first + flipped[q];
+        flipped_fields[q] = fields + b * n;
+        if (!shared_weight) {
+          add_column(flipped_fields[q], weight_t + b * n * n + i * n, delta[q], n);
+        }
+      }
+      if (shared_weight) {
+        add_column_to_rows(flipped_fields.data(), delta.data(), flipping, weight_t + i * n, n);
+      }
+      for (int64_t q = 0; q < flipping; ++q) {
+        const int64_t b = first + flipped[q];
+        flipped_fields[q][i] -= delta[q] * static_cast<double>(diag[(shared_diag ? 0 : b * n) + i]);
+      }
+    }
+    if (deterministic) {
+      int64_t kept = 0;
+      for (const int64_t m : running) {
+        if (flips[m] == 0) {
+          fixed[m] = 1;
+        } else {
+          ++used[m];
+          running[kept++] = m;
+        }
+      }
+      running.resize(kept);
+    }
+  }
+  int64_t* sweeps = args.sweeps.data_ptr<int64_t>();
+  bool* converged = args.converged.data_ptr<bool>();
+  for (int64_t m = 0; m < count; ++m) {
+    const int64_t b = first + m;
+    if (deterministic && !fixed[m]) {
+      // The sweep limit was reached: the state is fixed iff no field disagrees with its spin.
+      const T* s = spins + b * n;
+      const double* f = fields + b * n;
+      bool agree = true;
+      for (int64_t i = 0; i < n; ++i) {
+        agree = agree && !(static_cast<double>(s[i]) * f[i] < 0);
+      }
+      fixed[m] = agree;
+    }
+    sweeps[b] = used[m];
+    converged[b] = fixed[m] != 0;
+  }
+}
+
+template <typename T>
+void async_rows(AsyncArgs& args, uint64_t seed) {
+  const int64_t batch = args.spins.size(0), n = args.spins.size(1);
+  const at::Tensor columns = columns_of<T>(args.weight);
+  const T* weight_t = columns.data_ptr<T>();
+  // Threads split the batch wherever at::parallel_for likes; a chunk is cut at order-group
+  // boundaries, and every segment of a group replays the group's order stream, so the result
+  // does not depend on the number of threads. With one network per row ([batch, N, N]) the rows
+  // share no columns: each row runs on its own (one W in cache at a time, not a group's), still
+  // in its group's orders.
+  const bool one_network_per_row = args.weight.dim() == 3;
   at::parallel_for(0, batch, rows_per_task(n), [&](int64_t begin, int64_t end) {
-    std::vector<int64_t> order(n);
-    for (int64_t b = begin; b < end; ++b) {
-      RowRandom rng(seed, static_cast<uint64_t>(b));
-      std::iota(order.begin(), order.end(), int64_t{0});
-      T* s = spins + b * n;
-      double* f = fields + b * n;
-      const T* w = weight_t + (shared_weight ? 0 : b * n * n);
-      const T* d = diag + (shared_diag ? 0 : b * n);
-      int64_t used = 0;
-      bool fixed = false;
-      for (int64_t sweep = 0; sweep < total; ++sweep) {
-        const double t = deterministic ? 0.0 : temperatures[sweep];
-        const int64_t flips = sweep_row(s, f, w, d, n, t, order, rng, nullptr);
-        if (deterministic) {
-          if (flips == 0) {
-            fixed = true;
-            break;
-          }
-          ++used;
-        }
-      }
-      if (deterministic && !fixed) {
-        // The sweep limit was reached: the state is fixed iff no field disagrees with its spin.
-        fixed = true;
-        for (int64_t i = 0; i < n; ++i) {
-          fixed = fixed && !(static_cast<double>(s[i]) * f[i] < 0);
-        }
-      }
-      sweeps[b] = used;
-      converged[b] = fixed;
+    for (int64_t first = begin; first < end;) {
+      const int64_t last =
+          one_network_per_row ? first + 1 : std::min(end, (first / kOrderGroup + 1) * kOrderGroup);
+      async_segment<T>(args, weight_t, first, last - first, seed);
+      first = last;
     }
   });
 }
@@ -269,6 +399,27 @@ std::tuple<at::Tensor, at::Tensor> binary_hopfield_glauber_cpu(
   return glauber_forward(state, weight, temperatures, threshold, std::move(generator), async_kernel_cpu);
 }
 
+// The order of every sweep for every row, as the asynchronous kernel draws them from the same
+// generator state: [batch, sweeps, N] int64 (rows of one order group are equal).
+at::Tensor binary_hopfield_async_orders_cpu(
+    const at::Tensor& state, int64_t sweeps, std::optional<at::Generator> generator) {
+  check_async_orders(state, sweeps);
+  const int64_t batch = state.size(0), n = state.size(1);
+  at::Tensor orders = at::empty({batch, sweeps, n}, state.options().dtype(at::kLong));
+  const uint64_t seed = draw_seed(std::move(generator));
+  int64_t* out = orders.data_ptr<int64_t>();
+  for (int64_t group = 0; group * kOrderGroup < batch; ++group) {
+    SweepOrder order(seed, group, n);
+    for (int64_t sweep = 0; sweep < sweeps; ++sweep) {
+      const int64_t* visit = order.next();
+      for (int64_t b = group * kOrderGroup; b < std::min(batch, (group + 1) * kOrderGroup); ++b) {
+        std::copy(visit, visit + n, out + (b * sweeps + sweep) * n);
+      }
+    }
+  }
+  return orders;
+}
+
 } // namespace
 
 void async_kernel_cpu(AsyncArgs& args, std::optional<at::Generator> generator) {
@@ -288,6 +439,7 @@ void tempering_kernel_cpu(TemperingArgs& args, std::optional<at::Generator> gene
 TORCH_LIBRARY_IMPL(statmech, CPU, m) {
   m.impl("binary_hopfield_run", &binary_hopfield_run_cpu);
   m.impl("binary_hopfield_glauber", &binary_hopfield_glauber_cpu);
+  m.impl("_binary_hopfield_async_orders", &binary_hopfield_async_orders_cpu);
 }
 
 } // namespace statmech::hopfield

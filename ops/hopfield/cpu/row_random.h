@@ -7,6 +7,9 @@
 // network at its fixed point is mostly shuffling, so the cheaper generator matters here.)
 
 #include <cstdint>
+#include <numeric>
+#include <utility>
+#include <vector>
 
 namespace statmech::hopfield {
 
@@ -52,6 +55,36 @@ class RowRandom {
     return z ^ (z >> 31);
   }
   uint64_t state_[4];
+};
+
+// The asynchronous CPU kernel runs the rows of the batch in order groups of kOrderGroup
+// consecutive rows (b / kOrderGroup): the rows of a group visit the neurons in the same random
+// order in each sweep, in lock-step, so a column of W read for one visit serves every row of the
+// group that flips there (W is read once per group, not once per row; see binary_dynamics_cpu.cpp).
+// Each row on its own still follows a uniformly random order each sweep, independent across
+// sweeps and across groups.
+inline constexpr int64_t kOrderGroup = 16;
+
+// The sweep orders of one order group: a Fisher-Yates shuffle per sweep, each one shuffling the
+// previous sweep's permutation, from the group's own stream (not any row's).
+class SweepOrder {
+ public:
+  SweepOrder(uint64_t seed, int64_t group, int64_t n)
+      : rng_(seed ^ 0xD6E8FEB86659FD93ULL, ~static_cast<uint64_t>(group)), order_(n) {
+    std::iota(order_.begin(), order_.end(), int64_t{0});
+  }
+
+  // The next sweep's order, order[0, n).
+  const int64_t* next() {
+    for (int64_t k = static_cast<int64_t>(order_.size()) - 1; k > 0; --k) {
+      std::swap(order_[k], order_[rng_.below(k + 1)]);
+    }
+    return order_.data();
+  }
+
+ private:
+  RowRandom rng_;
+  std::vector<int64_t> order_;
 };
 
 } // namespace statmech::hopfield

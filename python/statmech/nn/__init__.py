@@ -7,7 +7,14 @@ same layer has a C++ counterpart in ``statmech::nn`` that gives the same outputs
 
 from statmech.nn.activations import TransformedActivation
 from statmech.nn.binary_hopfield import BinaryHopfield, DenseAssociativeMemory
-from statmech.nn.hopfield import Hopfield, HopfieldLayer, HopfieldPooling, hopfield_from_hflayers
+from statmech.nn.hopfield import (
+    Hopfield,
+    HopfieldLayer,
+    HopfieldPooling,
+    hopfield_from_hflayers,
+    hopfield_layer_from_hflayers,
+    hopfield_pooling_from_hflayers,
+)
 from statmech.nn.rbm import GaussianBernoulliRBM, RBM
 
 __all__ = [
@@ -20,4 +27,6 @@ __all__ = [
     "RBM",
     "TransformedActivation",
     "hopfield_from_hflayers",
+    "hopfield_layer_from_hflayers",
+    "hopfield_pooling_from_hflayers",
 ]

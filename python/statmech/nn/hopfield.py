@@ -7,8 +7,10 @@ stored patterns: a memory / lookup layer), built on ``torch.ops.statmech.hopfiel
 same options, defaults, parameter names and outputs. Every module is scriptable with
 ``torch.jit.script``.
 
-:func:`hopfield_from_hflayers` builds a :class:`Hopfield` from a ``hflayers`` / ``difflayers``
-``Hopfield``, copying its weights (see the migration table in the README).
+:func:`hopfield_from_hflayers`, :func:`hopfield_pooling_from_hflayers` and
+:func:`hopfield_layer_from_hflayers` build our modules from a ``hflayers`` / ``difflayers``
+``Hopfield``, ``HopfieldPooling`` and ``HopfieldLayer``, copying their weights (see the migration
+table in the README).
 """
 
 import math
@@ -18,7 +20,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["Hopfield", "HopfieldLayer", "HopfieldPooling", "hopfield_from_hflayers"]
+__all__ = [
+    "Hopfield", "HopfieldLayer", "HopfieldPooling", "hopfield_from_hflayers", "hopfield_layer_from_hflayers",
+    "hopfield_pooling_from_hflayers",
+]
 
 _SEPARATIONS = ("softmax", "sparsemax", "entmax15")
 
@@ -481,8 +486,14 @@ def hopfield_from_hflayers(theirs: nn.Module) -> Hopfield:
     hflayers broadcasts over features, not heads), and static patterns with more than one head
     (which hflayers tiles in a different batch order than its projected patterns).
     """
+    return _from_hflayers(theirs, Hopfield, "hopfield_from_hflayers")
+
+
+def _from_hflayers(theirs: nn.Module, build, name: str):
+    """Checks a hflayers ``Hopfield`` for options without a counterpart, calls
+    ``build(input_size, **Hopfield_kwargs)`` and copies the weights into its :class:`Hopfield`
+    (the result itself or its ``hopfield`` submodule)."""
     core = theirs.association_core
-    name = "hopfield_from_hflayers"
 
     def unsupported(what: str):
         raise NotImplementedError(f"{name}: {what} has no counterpart in statmech.nn.Hopfield")
@@ -523,7 +534,7 @@ def hopfield_from_hflayers(theirs: nn.Module) -> Hopfield:
         norms[ours_name] = their_norm is not None
     device = next(iter(theirs.parameters()), torch.empty(0)).device
     dtype = next(iter(theirs.parameters()), torch.empty(0)).dtype
-    ours = Hopfield(
+    ours = build(
         core.embed_dim,
         hidden_size=core.head_dim,
         output_size=core.out_dim if out is not None else None,
@@ -545,6 +556,8 @@ def hopfield_from_hflayers(theirs: nn.Module) -> Hopfield:
         **norms,
     )
 
+    built = ours
+    ours = built if isinstance(built, Hopfield) else built.hopfield
     with torch.no_grad():
         hidden, values = heads * core.head_dim, heads * core.pattern_dim
         if core._qkv_same_embed_dim:
@@ -587,5 +600,71 @@ def hopfield_from_hflayers(theirs: nn.Module) -> Hopfield:
                 if their_norm.elementwise_affine:
                     ours_norm.weight.copy_(their_norm.weight)
                     ours_norm.bias.copy_(their_norm.bias)
-    ours.train(theirs.training)
-    return ours
+    built.train(theirs.training)
+    return built
+
+
+def _learned_patterns(weights: Tensor, size: int, what: str, name: str) -> Tensor:
+    """hflayers keeps learned patterns as ``[1, quantity, size]`` (batch_first) or
+    ``[quantity, 1, size]``; ours are ``[quantity, size]``."""
+    if weights.shape[-1] != size:
+        raise NotImplementedError(
+            f"{name}: their {what} have {weights.shape[-1]} features but the migrated layer takes {size} "
+            "(a static projection with hidden_size != the input size has no counterpart)"
+        )
+    return weights.reshape(-1, size)
+
+
+def hopfield_pooling_from_hflayers(theirs: nn.Module) -> HopfieldPooling:
+    """Build a :class:`HopfieldPooling` that computes what a ``hflayers.HopfieldPooling`` /
+    ``difflayers.HopfieldPooling`` computes, copying its weights: their ``pooling_weights``
+    ``[1, quantity, input_size]`` become our ``queries`` ``[num_queries, input_size]`` and their
+    Hopfield layer is migrated as by :func:`hopfield_from_hflayers` (same refusals).
+
+    Their output is flattened, ``[B, quantity * output_size]``; ours is
+    ``[B, num_queries, output_size]`` (``ours(x).flatten(1)`` is theirs, with ``batch_first``).
+    Their call ``theirs(stored)`` or ``theirs((stored, value))`` becomes ``ours(stored)`` or
+    ``ours(stored, value)``; masks translate as for :func:`hopfield_from_hflayers`.
+    ``trainable=False`` carries over as ``queries.requires_grad = False``.
+    """
+    name = "hopfield_pooling_from_hflayers"
+    queries = theirs.pooling_weights
+    pool = _from_hflayers(
+        theirs.hopfield, lambda input_size, **kw: HopfieldPooling(input_size, num_queries=theirs.quantity, **kw), name
+    )
+    with torch.no_grad():
+        pool.queries.copy_(_learned_patterns(queries, pool.hopfield.input_size, "pooling_weights", name))
+    pool.queries.requires_grad_(queries.requires_grad)
+    return pool
+
+
+def hopfield_layer_from_hflayers(theirs: nn.Module) -> HopfieldLayer:
+    """Build a :class:`HopfieldLayer` that computes what a ``hflayers.HopfieldLayer`` /
+    ``difflayers.HopfieldLayer`` computes, copying its weights: their ``lookup_weights``
+    ``[1, quantity, stored_size]`` become our ``patterns`` ``[num_patterns, stored_size]``, their
+    ``target_weights`` (``lookup_weights_as_separated=True``) our ``values``
+    (``separate_values=True``), and their Hopfield layer is migrated as by
+    :func:`hopfield_from_hflayers` (same refusals). The call and the output shape are the same
+    (``theirs(state)``, ``ours(state)``); their masks translate as for
+    :func:`hopfield_from_hflayers` (only ``mask`` here: ``mask=~association_mask``, and a
+    ``stored_pattern_padding_mask`` row ``p`` is ``mask[..., p]`` set to False).
+    ``trainable=False`` / ``lookup_targets_as_trainable=False`` carry over as
+    ``requires_grad = False`` on ``patterns`` / ``values``.
+    """
+    name = "hopfield_layer_from_hflayers"
+    lookup, targets = theirs.lookup_weights, theirs.target_weights
+    layer = _from_hflayers(
+        theirs.hopfield,
+        lambda input_size, **kw: HopfieldLayer(
+            input_size, num_patterns=theirs.quantity, separate_values=targets is not None, **kw
+        ),
+        name,
+    )
+    with torch.no_grad():
+        layer.patterns.copy_(_learned_patterns(lookup, layer.hopfield.stored_size, "lookup_weights", name))
+        if targets is not None:
+            layer.values.copy_(_learned_patterns(targets, layer.hopfield.value_size, "target_weights", name))
+    layer.patterns.requires_grad_(lookup.requires_grad)
+    if targets is not None:
+        layer.values.requires_grad_(targets.requires_grad)
+    return layer
