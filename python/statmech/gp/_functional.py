@@ -113,7 +113,7 @@ def fc_kernel(
 
     Args:
         x1: ``[N, d]`` inputs.
-        x2: ``[M, d]`` inputs, or ``None`` for ``x2 = x1`` (then only half the entries are computed).
+        x2: ``[M, d]`` inputs, or ``None`` for ``x2 = x1`` (then the CPU kernel computes only half the entries).
         depth: number of nonlinearities (>= 0).
         activation: a name: ``"relu"``, ``"leaky_relu"``, ``"abs"``, ``"erf"``, ``"step"``,
             ``"sign"``, ``"linear"``, ``"sin"``, ``"cos"`` (closed forms), ``"tanh"``,
