@@ -197,10 +197,18 @@ TORCH_LIBRARY(statmech, m) {
   // Parallel tempering: state [batch, replicas, N], replica r at temperatures[r]; `sweeps` rounds
   // of one heat-bath sweep per replica then neighbour exchanges. Returns the replicas (in
   // temperature order) and their energies, the lowest-energy state seen and its energy, and the
-  // swap acceptance rate per neighbour pair [batch, replicas - 1].
+  // swap acceptance rate per neighbour pair [batch, replicas - 1]. CPU: a fused kernel; CUDA: the
+  // device-generic composition of binary_hopfield_glauber sweeps and ATen exchanges (same
+  // dynamics and outputs, other random streams).
   m.def(
       "binary_hopfield_parallel_tempering(Tensor state, Tensor weight, float[] temperatures, int sweeps,"
       " Tensor? threshold=None, Generator? generator=None)"
+      " -> (Tensor state, Tensor energy, Tensor best_state, Tensor best_energy, Tensor swap_rate)",
+      {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
+  // Test seam: the device-generic parallel tempering (the CUDA path) on any device, CPU included.
+  m.def(
+      "_binary_hopfield_parallel_tempering_generic(Tensor state, Tensor weight, float[] temperatures,"
+      " int sweeps, Tensor? threshold=None, Generator? generator=None)"
       " -> (Tensor state, Tensor energy, Tensor best_state, Tensor best_energy, Tensor swap_rate)",
       {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
   // Sherrington-Kirkpatrick couplings in place, [..., N, N]: symmetric, zero diagonal,

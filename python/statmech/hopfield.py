@@ -144,7 +144,8 @@ def parallel_tempering(state: Tensor, weight: Tensor, temperatures: Sequence[flo
 
     Each round is one heat-bath sweep of every replica followed by exchange attempts between
     neighbouring temperatures. Replicas are returned in temperature order, so calling again with
-    the returned ``state`` continues the same chains.
+    the returned ``state`` continues the same chains. Runs on CPU (a fused kernel) and CUDA (heat-bath
+    sweeps of :func:`glauber` and exchanges composed of ATen ops), with the same dynamics.
     """
     return TemperingResult(*torch.ops.statmech.binary_hopfield_parallel_tempering(
         state, weight, [float(t) for t in temperatures], sweeps, threshold, generator=generator))
