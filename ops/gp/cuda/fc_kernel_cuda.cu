@@ -114,25 +114,46 @@ __device__ void load_tile(
   __syncthreads();
 }
 
+// `symmetric` (x2 is None, so n = m): only tiles on or above the diagonal run, entries with
+// j >= i; tile (I, J) also writes the mirror tile (J, I), through shared memory so that those
+// stores stay coalesced. (The dots below the diagonal, which the mirror overwrites, are never read.)
 template <typename T, typename Dual>
 __global__ void forward_kernel(
     Dual dual, EntryParams<T> p, const T* q, int64_t n, int64_t m, int64_t column_offset, T* dots, T* nngp,
-    T* ntk) {
+    T* ntk, bool symmetric) {
+  if (symmetric && blockIdx.x < blockIdx.y) {
+    return; // the whole tile is below the diagonal
+  }
   extern __shared__ unsigned char shared[];
   T* rows_tile = reinterpret_cast<T*>(shared);
   const int64_t stride = p.depth + 1;
   T* columns_tile = rows_tile + kTile * stride;
+  T* mirror = columns_tile + kTile * stride; // [2][kTile][kTile + 1]: nngp, ntk of this tile
   const int64_t i0 = static_cast<int64_t>(blockIdx.y) * kTile, j0 = static_cast<int64_t>(blockIdx.x) * kTile;
   load_tile(q, stride, n, m, column_offset, i0, j0, rows_tile, columns_tile);
   const int64_t i = i0 + threadIdx.y, j = j0 + threadIdx.x;
-  if (i >= n || j >= m) {
+  if (i < n && j < m && !(symmetric && j < i)) {
+    T value, tangent;
+    entry_forward(dual, p, i, column_offset + j, rows_tile + threadIdx.y * stride,
+                  columns_tile + threadIdx.x * stride, dots[i * m + j], value, tangent);
+    if (nngp) nngp[i * m + j] = value;
+    if (ntk) ntk[i * m + j] = tangent;
+    if (symmetric) {
+      mirror[threadIdx.y * (kTile + 1) + threadIdx.x] = value;
+      mirror[(kTile + threadIdx.y) * (kTile + 1) + threadIdx.x] = tangent;
+    }
+  }
+  if (!symmetric) {
     return;
   }
-  T value, tangent;
-  entry_forward(dual, p, i, column_offset + j, rows_tile + threadIdx.y * stride, columns_tile + threadIdx.x * stride,
-                dots[i * m + j], value, tangent);
-  if (nngp) nngp[i * m + j] = value;
-  if (ntk) ntk[i * m + j] = tangent;
+  __syncthreads();
+  // Thread (y, x) writes entry (j0 + y, i0 + x) = entry (i0 + x, j0 + y) of this tile, where
+  // that one is strictly above the diagonal.
+  const int64_t mi = i0 + threadIdx.x, mj = j0 + threadIdx.y;
+  if (mi < n && mj < m && mj > mi) {
+    if (nngp) nngp[mj * m + mi] = mirror[threadIdx.x * (kTile + 1) + threadIdx.y];
+    if (ntk) ntk[mj * m + mi] = mirror[(kTile + threadIdx.x) * (kTile + 1) + threadIdx.y];
+  }
 }
 
 template <typename T, typename Dual>
@@ -246,10 +267,11 @@ at::Tensor fc_kernel_cuda(
             dual, params, q, n, column_offset, dots.data_ptr<scalar_t>(), nngp_out, ntk_out);
       } else {
         const dim3 grid((m + kTile - 1) / kTile, (n + kTile - 1) / kTile);
-        const size_t shared = 2 * kTile * (depth + 1) * sizeof(scalar_t);
+        const bool symmetric = !other.defined();
+        const size_t shared = (2 * kTile * (depth + 1) + 2 * kTile * (kTile + 1)) * sizeof(scalar_t);
         TORCH_CHECK(shared <= 48 * 1024, "fc_kernel (CUDA): depth ", depth, " is too large for the shared-memory tile");
         forward_kernel<scalar_t, DualType><<<grid, dim3(kTile, kTile), shared, stream>>>(
-            dual, params, q, n, m, column_offset, dots.data_ptr<scalar_t>(), nngp_out, ntk_out);
+            dual, params, q, n, m, column_offset, dots.data_ptr<scalar_t>(), nngp_out, ntk_out, symmetric);
       }
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     });
