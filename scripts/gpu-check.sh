@@ -24,11 +24,20 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT
 if [ ! -f /usr/src/googletest/CMakeLists.txt ] && [ -d .device/googletest ]; then
   cp -r .device/googletest /usr/src/googletest
 fi
-if ! "$PYTHON" -c "import expecttest" 2>/dev/null && ls .device/whl/*.whl >/dev/null 2>&1; then
-  "$PYTHON" -m pip install -q --no-index --no-deps --target /tmp/site .device/whl/*.whl && export PYTHONPATH=/tmp/site
+# Test- and benchmark-only packages the machine may lack (expecttest, difflayers, learnergy), as
+# wheels brought along in .device/whl: installed beside the machine's own packages, never over them.
+if ls .device/whl/*.whl >/dev/null 2>&1; then
+  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .device/whl/*.whl \
+    && export PYTHONPATH=/tmp/site
 fi
 
 step "build with CUDA kernels"
+# A compiler that links the shared libstdc++ torch loads (the configure step refuses one that links
+# it statically). The GPU image puts a relocated GCC with only libstdc++.a first on PATH; its
+# library formatted no error message without crashing, so the distribution's g++ is used unless
+# CXX says otherwise.
+if [ -z "${CXX:-}" ] && [ -x /usr/bin/g++ ]; then export CXX=/usr/bin/g++; fi
+if [ -n "${CXX:-}" ]; then export CUDAHOSTCXX=${CUDAHOSTCXX:-$CXX}; fi
 arch=$("$PYTHON" -c "import torch; p = torch.cuda.get_device_capability(); print(f'{p[0]}.{p[1]}')")
 export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-$arch}
 cmake -S . -B "$BUILD" -G Ninja -DSTATMECH_WITH_CUDA=ON -DSTATMECH_BUILD_EXAMPLES=OFF \
@@ -47,7 +56,7 @@ grep -iE "cuda.*(Passed|Failed|Skipped)" "$OUT/ctest.log" | head -40
 step "Python tests (pytest${PYTEST_FILTER:+ -k $PYTEST_FILTER})"
 xdist=(); "$PYTHON" -c "import xdist" 2>/dev/null && xdist=(-n 8)
 filter=(); [ -n "${PYTEST_FILTER:-}" ] && filter=(-k "$PYTEST_FILTER")
-"$PYTHON" -m pytest tests/python -q -rfEs "${xdist[@]}" "${filter[@]}" -p no:cacheprovider >"$OUT/pytest.log" 2>&1 || status=1
+timeout "${PYTEST_TIMEOUT:-300}" "$PYTHON" -m pytest tests/python -q -rfEs "${xdist[@]}" "${filter[@]}" -p no:cacheprovider >"$OUT/pytest.log" 2>&1 || status=1
 tail -30 "$OUT/pytest.log"
 
 step "GPU benchmark rows"
@@ -61,7 +70,10 @@ bench() {  # bench NAME ARGS...: one benchmark on the GPU, output in $OUT/NAME.t
 bench bench_rbm_free_energy --device cuda
 bench bench_hopfield_retrieval --device cuda
 bench bench_hopfield_classical --device cuda
-bench bench_rbm_training --device cuda --no-learnergy
+bench bench_rbm_training --device cuda
 bench bench_rbm_ais --device cuda
+bench bench_gp_cuda
 step "done, status $status"
+# The device tool returns at most eight files: keep the logs in one archive as well.
+tar -czf "$OUT/logs.tgz" -C "$OUT" --exclude logs.tgz . 2>/dev/null
 exit $status
