@@ -207,11 +207,12 @@ static std::optional<torch::Tensor> optional_mask(const torch::Tensor& mask) {
 
 torch::Tensor HopfieldImpl::forward(
     const torch::Tensor& state, const torch::Tensor& stored, const torch::Tensor& value, const torch::Tensor& mask,
-    const torch::Tensor& stored_mask) {
+    const torch::Tensor& stored_mask, std::optional<at::Generator> generator) {
   auto [q, k, v, m] = project(state, stored, value, true, mask, stored_mask);
   const auto& o = options;
   const torch::Tensor retrieved = statmech::hopfield_retrieval(
-      q, k, v, effective_beta(), o.update_steps(), o.eps(), optional_mask(m), o.separation(), is_training() ? o.dropout() : 0.0);
+      q, k, v, effective_beta(), o.update_steps(), o.eps(), optional_mask(m), o.separation(),
+      is_training() ? o.dropout() : 0.0, std::move(generator));
   torch::Tensor out = retrieved.transpose(1, 2).reshape({q.size(0), q.size(2), o.num_heads() * pattern_dim});
   if (!out_proj.is_empty()) {
     out = out_proj(out);
@@ -262,8 +263,9 @@ torch::Tensor HopfieldPoolingImpl::batched_queries(const torch::Tensor& stored) 
 }
 
 torch::Tensor HopfieldPoolingImpl::forward(
-    const torch::Tensor& stored, const torch::Tensor& value, const torch::Tensor& mask, const torch::Tensor& stored_mask) {
-  return hopfield->forward(batched_queries(stored), stored, value, mask, stored_mask);
+    const torch::Tensor& stored, const torch::Tensor& value, const torch::Tensor& mask, const torch::Tensor& stored_mask,
+    std::optional<at::Generator> generator) {
+  return hopfield->forward(batched_queries(stored), stored, value, mask, stored_mask, std::move(generator));
 }
 
 torch::Tensor HopfieldPoolingImpl::association(
@@ -322,9 +324,10 @@ std::pair<torch::Tensor, torch::Tensor> HopfieldLayerImpl::memory(const torch::T
   return {stored, values.defined() ? expand(values) : stored};
 }
 
-torch::Tensor HopfieldLayerImpl::forward(const torch::Tensor& state, const torch::Tensor& mask) {
+torch::Tensor HopfieldLayerImpl::forward(
+    const torch::Tensor& state, const torch::Tensor& mask, std::optional<at::Generator> generator) {
   auto [stored, value] = memory(state);
-  return hopfield->forward(state, stored, value, mask);
+  return hopfield->forward(state, stored, value, mask, {}, std::move(generator));
 }
 
 torch::Tensor HopfieldLayerImpl::association(const torch::Tensor& state, const torch::Tensor& mask) {

@@ -196,6 +196,26 @@ TEST(HopfieldModule, LayerAndCloneAndParameterNames) {
   EXPECT_EQ(sorted_names, sorted_expected);
 }
 
+TEST(HopfieldModule, DropoutDrawsFromTheGenerator) {
+  torch::manual_seed(0);
+  statmech::nn::HopfieldLayer lookup(
+      statmech::nn::HopfieldLayerOptions(8, 10).hopfield(statmech::nn::HopfieldOptions(8).dropout(0.5)));
+  lookup->to(torch::kFloat64);
+  const auto x = randn({2, 3, 8}, 1);
+  const auto first = lookup->forward(x, {}, at::make_generator<at::CPUGeneratorImpl>(7));
+  torch::manual_seed(123); // the default generator does not enter
+  EXPECT_TRUE(torch::equal(first, lookup->forward(x, {}, at::make_generator<at::CPUGeneratorImpl>(7))));
+  EXPECT_FALSE(torch::allclose(first, lookup->forward(x, {}, at::make_generator<at::CPUGeneratorImpl>(8))));
+  lookup->eval(); // no dropout: the generator is not used
+  EXPECT_TRUE(torch::equal(lookup->forward(x, {}, at::make_generator<at::CPUGeneratorImpl>(7)), lookup(x)));
+  statmech::nn::HopfieldPooling pool(
+      statmech::nn::HopfieldPoolingOptions(8, 2).hopfield(statmech::nn::HopfieldOptions(8).dropout(0.5)));
+  pool->to(torch::kFloat64);
+  EXPECT_TRUE(torch::equal(
+      pool->forward(x, {}, {}, {}, at::make_generator<at::CPUGeneratorImpl>(3)),
+      pool->forward(x, {}, {}, {}, at::make_generator<at::CPUGeneratorImpl>(3))));
+}
+
 TEST(HopfieldModule, SerializationRoundTrip) {
   torch::manual_seed(0);
   statmech::nn::Hopfield saved(statmech::nn::HopfieldOptions(8).num_heads(2).learn_beta(true).normalize_state(true));

@@ -59,7 +59,8 @@ class Hopfield(nn.Module):
         update_steps: state updates before the output (0: one attention step).
         eps: a query stops updating once its state moves by less than ``eps`` (0: never).
         separation: ``"softmax"``, ``"sparsemax"`` or ``"entmax15"`` (Hu et al. 2023).
-        dropout: dropout on the association matrix, in training mode.
+        dropout: dropout on the association matrix, in training mode; it draws from the
+            ``generator`` given to :meth:`forward`, else from the default generator.
         state_projection, stored_projection, value_projection, out_projection: switch the
             projections on or off.
         bias: biases in the projections.
@@ -306,12 +307,18 @@ class Hopfield(nn.Module):
         value: Optional[Tensor] = None,
         mask: Optional[Tensor] = None,
         stored_mask: Optional[Tensor] = None,
+        generator: Optional[torch.Generator] = None,
     ) -> Tensor:
-        """Retrieve: ``[B, L, output_size]`` (see the class docstring for the shapes)."""
+        """Retrieve: ``[B, L, output_size]`` (see the class docstring for the shapes).
+
+        ``generator``: where the association dropout (training mode, ``dropout > 0``) draws from;
+        the default generator when None. With a generator the softmax output step is computed
+        explicitly instead of by ``scaled_dot_product_attention``, whose dropout takes none.
+        """
         q, k, v, m = self._project(state, stored, value, True, mask, stored_mask)
         retrieved = torch.ops.statmech.hopfield_retrieval(
             q, k, v, self.effective_beta(), self.update_steps, self.eps, m, self.separation,
-            self.dropout if self.training else 0.0,
+            self.dropout if self.training else 0.0, generator,
         )
         out = self.out_proj(retrieved.transpose(1, 2).reshape(q.shape[0], q.shape[2], self.num_heads * self.pattern_dim))
         return out if self.batch_first else out.transpose(0, 1)
@@ -387,9 +394,10 @@ class HopfieldPooling(nn.Module):
         value: Optional[Tensor] = None,
         mask: Optional[Tensor] = None,
         stored_mask: Optional[Tensor] = None,
+        generator: Optional[torch.Generator] = None,
     ) -> Tensor:
-        """Pool: ``[B, num_queries, output_size]``."""
-        return self.hopfield(self._queries(stored), stored, value, mask, stored_mask)
+        """Pool: ``[B, num_queries, output_size]``; ``generator`` as in :meth:`Hopfield.forward`."""
+        return self.hopfield(self._queries(stored), stored, value, mask, stored_mask, generator)
 
     def association(self, stored: Tensor, mask: Optional[Tensor] = None, stored_mask: Optional[Tensor] = None) -> Tensor:
         """``[B, num_heads, num_queries, S]``: how much each stored pattern enters each pooled vector."""
@@ -445,13 +453,14 @@ class HopfieldLayer(nn.Module):
         e = t.unsqueeze(0).expand(batch, t.shape[0], t.shape[1])
         return e if self.batch_first else e.transpose(0, 1)
 
-    def forward(self, state: Tensor, mask: Optional[Tensor] = None) -> Tensor:
-        """Look up: ``[B, L, output_size]``."""
+    def forward(self, state: Tensor, mask: Optional[Tensor] = None,
+                generator: Optional[torch.Generator] = None) -> Tensor:
+        """Look up: ``[B, L, output_size]``; ``generator`` as in :meth:`Hopfield.forward`."""
         batch = state.shape[0] if self.batch_first else state.shape[1]
         stored = self._expand(self.patterns, batch)
         values = self.values
         value = stored if values is None else self._expand(values, batch)
-        return self.hopfield(state, stored, value, mask)
+        return self.hopfield(state, stored, value, mask, None, generator)
 
     def association(self, state: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         """``[B, num_heads, L, num_patterns]``."""

@@ -79,13 +79,15 @@ class STATMECH_API HopfieldImpl : public torch::nn::Cloneable<HopfieldImpl> {
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
 
-  // [B, L, output_size]
+  // [B, L, output_size]. The association dropout (training mode) draws from `generator` when given,
+  // else from the default generator.
   torch::Tensor forward(
       const torch::Tensor& state,
       const torch::Tensor& stored = {},
       const torch::Tensor& value = {},
       const torch::Tensor& mask = {},
-      const torch::Tensor& stored_mask = {});
+      const torch::Tensor& stored_mask = {},
+      std::optional<at::Generator> generator = std::nullopt);
   // The association matrix sep(beta xi K^T + mask) after the update steps: [B, heads, L, S].
   torch::Tensor association(
       const torch::Tensor& state,
@@ -136,7 +138,7 @@ class STATMECH_API HopfieldPoolingImpl : public torch::nn::Cloneable<HopfieldPoo
   void reset_parameters();
   torch::Tensor forward(
       const torch::Tensor& stored, const torch::Tensor& value = {}, const torch::Tensor& mask = {},
-      const torch::Tensor& stored_mask = {});
+      const torch::Tensor& stored_mask = {}, std::optional<at::Generator> generator = std::nullopt);
   torch::Tensor association(
       const torch::Tensor& stored, const torch::Tensor& mask = {}, const torch::Tensor& stored_mask = {});
   torch::Tensor energy(
@@ -169,7 +171,8 @@ class STATMECH_API HopfieldLayerImpl : public torch::nn::Cloneable<HopfieldLayer
   explicit HopfieldLayerImpl(HopfieldLayerOptions options);
   void reset() override;
   void reset_parameters();
-  torch::Tensor forward(const torch::Tensor& state, const torch::Tensor& mask = {});
+  torch::Tensor forward(
+      const torch::Tensor& state, const torch::Tensor& mask = {}, std::optional<at::Generator> generator = std::nullopt);
   torch::Tensor association(const torch::Tensor& state, const torch::Tensor& mask = {});
   torch::Tensor energy(const torch::Tensor& state, const torch::Tensor& mask = {});
 
