@@ -7,6 +7,7 @@ these are the parts that run in a second.
 import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -177,3 +178,27 @@ def test_build_directory_is_configured_again_when_the_setup_changes(tmp_path, mo
                   "cxx", "generator"):
         assert field in key
 
+
+
+@pytest.mark.skipif(not (sys.platform.startswith("linux") and shutil.which("g++") and shutil.which("readelf")),
+                    reason="needs g++ and readelf on Linux")
+def test_configure_refuses_a_compiler_that_links_libstdcxx_statically(tmp_path):
+    # The configure-time probe of csrc/cmake/statmechCxxRuntime.cmake, run in CMake's script mode
+    # with the variables a configure sets: a static C++ runtime (here forced by -static-libstdc++,
+    # on the GPU machine by a compiler that ships only libstdc++.a) stops the build with a message
+    # naming the compiler; the distribution's g++ passes.
+    driver = tmp_path / "probe.cmake"
+    driver.write_text(f'include("{ROOT}/csrc/cmake/statmechCxxRuntime.cmake")\nstatmech_require_shared_cxx_runtime()\n')
+
+    def probe(flags):
+        return subprocess.run(
+            ["cmake", f"-DCMAKE_CXX_COMPILER={shutil.which('g++')}", "-DCMAKE_CXX_COMPILER_ID=GNU",
+             "-DCMAKE_SYSTEM_NAME=Linux", f"-DCMAKE_BINARY_DIR={tmp_path}", f"-DCMAKE_CXX_FLAGS={flags}",
+             "-P", str(driver)],
+            capture_output=True, text=True)
+
+    shared = probe("")
+    assert shared.returncode == 0, shared.stderr
+    static = probe("-static-libstdc++")
+    assert static.returncode != 0
+    assert "links the C++ runtime statically" in static.stderr and "g++" in static.stderr
