@@ -193,9 +193,8 @@ def test_configure_refuses_a_compiler_that_links_libstdcxx_statically(tmp_path):
     def probe(flags):
         return subprocess.run(
             ["cmake", f"-DCMAKE_CXX_COMPILER={shutil.which('g++')}", "-DCMAKE_CXX_COMPILER_ID=GNU",
-             "-DCMAKE_SYSTEM_NAME=Linux", f"-DCMAKE_BINARY_DIR={tmp_path}", f"-DCMAKE_CXX_FLAGS={flags}",
-             "-P", str(driver)],
-            capture_output=True, text=True)
+             "-DCMAKE_SYSTEM_NAME=Linux", f"-DCMAKE_CXX_FLAGS={flags}", "-P", str(driver)],
+            capture_output=True, text=True, cwd=tmp_path)  # script mode: CMAKE_BINARY_DIR is the cwd
 
     shared = probe("")
     assert shared.returncode == 0, shared.stderr
