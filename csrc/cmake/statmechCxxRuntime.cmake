@@ -26,7 +26,8 @@ function(statmech_require_shared_cxx_runtime)
   file(WRITE ${dir}/probe.cpp
     "#include <sstream>\n#include <string>\n"
     "std::string statmech_probe(long v) { std::ostringstream s; s << v; return s.str(); }\n")
-  separate_arguments(flags UNIX_COMMAND "${CMAKE_CXX_FLAGS} ${CMAKE_SHARED_LINKER_FLAGS}")
+  # CMAKE_CXX_COMPILER_ARG1: the rest of a CXX such as "ccache g++".
+  separate_arguments(flags UNIX_COMMAND "${CMAKE_CXX_COMPILER_ARG1} ${CMAKE_CXX_FLAGS} ${CMAKE_SHARED_LINKER_FLAGS}")
   execute_process(
     COMMAND ${CMAKE_CXX_COMPILER} ${flags} -fPIC -shared ${dir}/probe.cpp -o ${dir}/probe.so
     RESULT_VARIABLE status OUTPUT_VARIABLE output ERROR_VARIABLE output)
@@ -38,7 +39,7 @@ function(statmech_require_shared_cxx_runtime)
   execute_process(COMMAND ${STATMECH_READELF} -d --wide ${dir}/probe.so OUTPUT_VARIABLE dynamic)
   if(NOT dynamic MATCHES "NEEDED[^\n]*\\[lib(std)?c\\+\\+\\.so")
     message(FATAL_ERROR
-      "statmech: ${CMAKE_CXX_COMPILER} links the C++ runtime statically into shared libraries (the "
+      "statmech: ${CMAKE_CXX_COMPILER}${CMAKE_CXX_COMPILER_ARG1} links the C++ runtime statically into shared libraries (the "
       "probe library needs no libstdc++.so). libstatmech.so would carry a second C++ runtime beside "
       "the one torch loads, and every error raised by an operator would crash the process. Configure "
       "with a compiler that links libstdc++.so, e.g. CXX=/usr/bin/g++ CUDAHOSTCXX=/usr/bin/g++ "
