@@ -7,7 +7,8 @@
 #   scripts/gpu-check.sh            logs and benchmark output in $OUT (default build/gpu-check)
 #
 # Environment: PYTHON (default python3), TORCH_CUDA_ARCH_LIST (default: this GPU's architecture),
-# CXX (default /usr/bin/g++), PYTEST_TIMEOUT and BENCH_TIMEOUT (seconds per pytest run / benchmark).
+# CXX (default /usr/bin/g++), PYTEST_TIMEOUT and BENCH_TIMEOUT (seconds per pytest run / benchmark),
+# BENCHMARKS=0 to stop after the tests (when the GPU rows are already taken and time is short).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -68,6 +69,11 @@ OMP_NUM_THREADS=2 timeout "${PYTEST_TIMEOUT:-300}" "$PYTHON" -m pytest tests/pyt
   -k "not (cuda or gpu or device)" -p no:cacheprovider >"$OUT/pytest.log" 2>&1 || status=1
 tail -15 "$OUT/pytest.log"
 
+if [ "${BENCHMARKS:-1}" = 0 ]; then
+  step "done (benchmarks skipped), status $status"
+  tar -czf "$OUT/logs.tgz" -C "$OUT" --exclude logs.tgz . 2>/dev/null
+  exit $status
+fi
 step "GPU benchmark rows"
 bench() {  # bench NAME ARGS...: one benchmark on the GPU, output in $OUT/NAME.txt
   local name=$1; shift
