@@ -7,7 +7,7 @@
 #   scripts/gpu-check.sh            logs and benchmark output in $OUT (default build/gpu-check)
 #
 # Environment: PYTHON (default python3), TORCH_CUDA_ARCH_LIST (default: this GPU's architecture),
-# CXX (default /usr/bin/g++), PYTEST_TIMEOUT and BENCH_TIMEOUT (seconds per pytest run / benchmark),
+# GPU_CHECK_CXX (default /usr/bin/g++), PYTEST_TIMEOUT and BENCH_TIMEOUT (seconds per pytest run / benchmark),
 # BENCHMARKS=0 to stop after the tests (when the GPU rows are already taken and time is short).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,12 +36,13 @@ fi
 step "build with CUDA kernels"
 # A compiler that links the shared libstdc++ torch loads (the configure step refuses one that links
 # it statically). The GPU image puts a relocated GCC with only libstdc++.a first on PATH, and a
-# library built with it crashed on the first operator error, so the distribution's g++ is used
-# unless CXX says otherwise.
-if [ -z "${CXX:-}" ] && [ -x /usr/bin/g++ ]; then export CXX=/usr/bin/g++; fi
-if [ -n "${CXX:-}" ]; then export CUDAHOSTCXX=${CUDAHOSTCXX:-$CXX}; fi
+# library built with it crashed on the first operator error. The image also exports
+# CXX=/opt/gcc/bin/g++, so the ambient CXX is not used: the distribution's g++ is, unless
+# GPU_CHECK_CXX names another. A build folder configured with another compiler starts afresh.
+export CXX=${GPU_CHECK_CXX:-/usr/bin/g++} CUDAHOSTCXX=${GPU_CHECK_CXX:-/usr/bin/g++}
 arch=$("$PYTHON" -c "import torch; p = torch.cuda.get_device_capability(); print(f'{p[0]}.{p[1]}')")
 export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-$arch}
+grep -qs "CMAKE_CXX_COMPILER:.*=$CXX\$" "$BUILD/CMakeCache.txt" || rm -rf "$BUILD"
 cmake -S . -B "$BUILD" -G Ninja -DSTATMECH_WITH_CUDA=ON -DSTATMECH_BUILD_EXAMPLES=OFF \
   -DCMAKE_PREFIX_PATH="$("$PYTHON" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')" \
   -DPython_EXECUTABLE="$(command -v "$PYTHON")" >"$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }

@@ -4,6 +4,7 @@ TorchScript, export, edge cases and input errors."""
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -241,9 +242,12 @@ def test_mixed_cuda_and_cpu_is_an_error():
 
 
 def test_import_from_any_directory(tmp_path):
+    # Only the directory this statmech came from (site-packages, or the source tree on a machine
+    # that runs the tests without installing) is on the path: the import must not need the cwd.
+    package_root = str(Path(statmech.__file__).resolve().parents[1])
     out = subprocess.run(
         [sys.executable, "-c", "import statmech; print(statmech.__version__)"],
-        cwd=tmp_path, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": ""},
+        cwd=tmp_path, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": package_root},
     )
     assert out.stdout.strip() == statmech.__version__
 
