@@ -112,7 +112,8 @@ def test_mean_field_matches_autograd_and_torch_optim_sgd(persistent, steps, mome
     kwargs = dict(steps=steps, batch_size=5, lr=0.02, momentum=momentum, weight_decay=weight_decay,
                   persistent=persistent, epochs=2)
     refs, metrics_ref, end_ref = reference_mean_field(data, W, a, c, z, chain_start=chain_start, **kwargs)
-    Wo = W.T.clone().T if layout == "transposed" else W.clone()
+    Wo = W.T.contiguous().T if layout == "transposed" else W.clone()
+    assert Wo.is_contiguous() == (layout != "transposed")  # a strided W takes the ATen passes
     params = [Wo, a.clone(), c.clone(), z.clone()]
     metrics, end = run(data, *params, chain_start, shuffle=False, mean_field=True, **kwargs)
     assert all(t.isfinite().all() for t in (*refs, metrics_ref))  # a stable run: compares numbers
@@ -135,7 +136,7 @@ def test_one_step_mean_field_is_p_minus_lr_grad(layout):
     loss = free_energy(data, *params).mean() - free_energy(v_model, *params).mean()
     grads = torch.autograd.grad(loss, params)
     lr = 0.1
-    got = [W.T.clone().T if layout == "transposed" else W.clone(), a.clone(), c.clone(), z.clone()]
+    got = [W.T.contiguous().T if layout == "transposed" else W.clone(), a.clone(), c.clone(), z.clone()]
     run(data, *got, steps=1, batch_size=6, lr=lr, persistent=False, shuffle=False, mean_field=True)
     for g, p, grad in zip(got, (W, a, c, z), grads):
         assert_close(g, p - lr * grad, rtol=1e-12, atol=1e-12)
@@ -156,7 +157,7 @@ def test_gradient_signs_by_finite_differences(layout):
 
     params = (W, a, c, z)
     assert_close(free_energy(data, *params), torch.ops.statmech.gaussian_rbm_free_energy(data, *params))  # the model's F
-    got = [W.T.clone().T if layout == "transposed" else W.clone(), a.clone(), c.clone(), z.clone()]
+    got = [W.T.contiguous().T if layout == "transposed" else W.clone(), a.clone(), c.clone(), z.clone()]
     run(data, *got, chain_start, steps=0, batch_size=8, lr=lr, persistent=True, shuffle=False)
     eps = 1e-6
     for k, (p, g) in enumerate(zip(params, got)):
@@ -203,7 +204,8 @@ def test_visible_noise_is_normal_with_the_model_mean_and_variance(layout):
     assert ((c + (a / s) @ W) * (2 * pattern - 1)).min() > 30
     data = real(10, visible)
     chain_start = a.expand(chains, visible).clone()
-    Wo = W.T.clone().T if layout == "transposed" else W.clone()
+    Wo = W.T.contiguous().T if layout == "transposed" else W.clone()
+    assert Wo.is_contiguous() == (layout != "transposed")  # a strided W takes the ATen passes
     _, end = run(data, Wo, a.clone(), c.clone(), z.clone(), chain_start, steps=1, batch_size=10, lr=1e-9,
                  persistent=True, generator=torch.Generator().manual_seed(5))
     assert ((end.mean(0) - mean).abs() < 6 * (s / chains).sqrt()).all()
