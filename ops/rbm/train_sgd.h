@@ -31,7 +31,7 @@
 //
 // The step loop is shared by two sets of passes: CPU (fused sigmoid / sampling / softplus passes,
 // one random stream per row and half-step, no buffer allocated inside the loop (only views); ops/rbm/cpu/train_sgd_cpu.cpp)
-// and ATen (any device, random numbers from torch.Generator through uniform_; ops/rbm/train_sgd.cpp).
+// and ATen (any device, random numbers from torch.Generator through uniform_ / normal_; ops/rbm/train_sgd.cpp).
 
 #include <ATen/ATen.h>
 
@@ -218,7 +218,8 @@ std::tuple<at::Tensor, at::Tensor> train_sgd_loop(
       }
       passes.visible_energy(negative_visible, visible_bias, inverse_variance, kLoss, negative_weight);
 
-      // The update: rows scaled to [-p- / M; p+ / b], then one stacked GEMM for W.
+      // The update: rows scaled to [-p- / M; p+ / b], then one stacked GEMM for W (Gaussian: into
+      // weight_delta, then every parameter's step).
       at::Tensor hidden_block = hidden_stack.narrow(0, 0, m + b);
       passes.scale_rows(negative_probability, -1.0 / static_cast<double>(m));
       passes.scale_rows(positive_probability, 1.0 / static_cast<double>(b));
@@ -229,19 +230,19 @@ std::tuple<at::Tensor, at::Tensor> train_sgd_loop(
             hidden_bias_velocity, log_variance, log_variance_velocity, positive_visible, negative_visible,
             hidden_block, inverse_variance, s.lr, s.momentum, s.weight_decay);
         passes.variance_scales(log_variance, inverse_variance, standard_deviation);
-        continue;
-      }
-      at::Tensor visible_block = visible_stack.narrow(0, 0, m + b);
-      passes.update_biases(
-          visible_bias, visible_bias_velocity, hidden_bias, hidden_bias_velocity, positive_visible, negative_visible,
-          hidden_block, s.lr, s.momentum, s.weight_decay);
-      if (s.momentum == 0.0) {
-        passes.weight_gradient(weight, visible_block, hidden_block, m, decay, s.lr);
       } else {
-        // u <- momentum u - d + weight_decay W, W <- W - lr u
-        passes.weight_gradient(weight_velocity, visible_block, hidden_block, m, s.momentum, -1.0);
-        passes.axpy(weight_velocity, weight, s.weight_decay);
-        passes.axpy(weight, weight_velocity, -s.lr);
+        at::Tensor visible_block = visible_stack.narrow(0, 0, m + b);
+        passes.update_biases(
+            visible_bias, visible_bias_velocity, hidden_bias, hidden_bias_velocity, positive_visible, negative_visible,
+            hidden_block, s.lr, s.momentum, s.weight_decay);
+        if (s.momentum == 0.0) {
+          passes.weight_gradient(weight, visible_block, hidden_block, m, decay, s.lr);
+        } else {
+          // u <- momentum u - d + weight_decay W, W <- W - lr u
+          passes.weight_gradient(weight_velocity, visible_block, hidden_block, m, s.momentum, -1.0);
+          passes.axpy(weight_velocity, weight, s.weight_decay);
+          passes.axpy(weight, weight_velocity, -s.lr);
+        }
       }
     }
     passes.flush(metrics, epoch);
