@@ -191,8 +191,8 @@ constexpr double kSparseDensity = 0.25;
 
 template <typename T>
 struct CpuPasses {
-  uint64_t seed;
-  bool mean_field;
+  uint64_t seed = 0;
+  bool mean_field = false;
   bool sparse_data = false;
   uint64_t pass = 0;
   double accumulator[2] = {0, 0};
@@ -627,7 +627,9 @@ std::tuple<at::Tensor, at::Tensor> train_sgd_cpu(
       rows.size(0) < (int64_t{1} << 32), "rbm_train_sgd: at most 2^32 - 1 data rows, got ", rows.size(0));
   std::tuple<at::Tensor, at::Tensor> result;
   AT_DISPATCH_FLOATING_TYPES(weight.scalar_type(), "rbm_train_sgd_cpu", [&] {
-    CpuPasses<scalar_t> passes{draw_seed(generator), mean_field};
+    CpuPasses<scalar_t> passes;
+    passes.seed = draw_seed(generator);
+    passes.mean_field = mean_field;
     // Sparse products need binary rows: Bernoulli visible units only.
     passes.sparse_data = !variance.gaussian() &&
         rows.count_nonzero().item<int64_t>() < kSparseDensity * static_cast<double>(rows.numel());
