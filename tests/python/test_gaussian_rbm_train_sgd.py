@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-import statmech  # noqa: F401
+import statmech
 from statmech.nn import GaussianBernoulliRBM
 
 train_sgd = torch.ops.statmech.rbm_train_sgd
@@ -91,11 +91,10 @@ def velocities(*params):
     return [torch.zeros_like(p) for p in params]
 
 
-def run(data, W, a, c, z, chain_start=None, **kwargs):
+def run(data, W, a, c, z, chain_start=None, op=train_sgd, **kwargs):
     """The operator on (W, a, c, z) in place, zero velocities."""
     uw, ua, uc, uz = velocities(W, a, c, z)
-    return train_sgd(data, W, a, c, uw, ua, uc, chain_start, visible_log_variance=z, visible_log_variance_velocity=uz,
-                     **kwargs)
+    return op(data, W, a, c, uw, ua, uc, chain_start, visible_log_variance=z, visible_log_variance_velocity=uz, **kwargs)
 
 
 @pytest.mark.parametrize("persistent", [False, True])
@@ -218,9 +217,9 @@ def test_visible_noise_is_normal_with_the_model_mean_and_variance(layout):
 def test_reproducible_from_the_generator():
     data = real(50, 8)
     results = []
-    for seed in (0, 0, 1):
+    for seed, op in ((0, train_sgd), (0, statmech.ops.rbm_train_sgd), (1, train_sgd)):  # and the Python wrapper
         params = list(model(8, 5))
-        metrics, end = run(data, *params, steps=2, batch_size=7, epochs=2, lr=0.01,
+        metrics, end = run(data, *params, op=op, steps=2, batch_size=7, epochs=2, lr=0.01,
                            generator=torch.Generator().manual_seed(seed))
         results.append((*params, metrics, end))
     assert all(torch.equal(x, y) for x, y in zip(results[0], results[1]))
