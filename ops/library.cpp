@@ -86,13 +86,17 @@ TORCH_LIBRARY(statmech, m) {
   // mean_field uses probabilities in place of samples in the chain (deterministic). Returns
   // metrics [epochs, 2] (float64: the epoch's mean loss mean F(v_data) - mean F(v_model), and its
   // training reconstruction error, 0 when track_reconstruction is False) and chain_end [chains, visible]
-  // (PCD; [0, visible] for CD). See ops/rbm/train_sgd.h.
+  // (PCD; [0, visible] for CD). With visible_log_variance z [visible] (and its velocity, both
+  // updated in place) the visible layer is Gaussian, s = exp(z) as gaussian_rbm_free_energy: real
+  // data, v ~ N(a + W h, s) in the chain (mean field: the mean), and z trained with the rest.
+  // See ops/rbm/train_sgd.h.
   m.def(
       "rbm_train_sgd(Tensor data, Tensor(a!) weight, Tensor(b!) visible_bias, Tensor(c!) hidden_bias,"
       " Tensor(d!) weight_velocity, Tensor(e!) visible_bias_velocity, Tensor(f!) hidden_bias_velocity,"
       " Tensor? chain_start=None, *, int steps=1, int batch_size=100, float lr=0.01, float momentum=0.0,"
       " float weight_decay=0.0, bool persistent=True, int epochs=1, bool shuffle=True, bool mean_field=False,"
-      " bool track_reconstruction=True, Generator? generator=None) -> (Tensor metrics, Tensor chain_end)",
+      " bool track_reconstruction=True, Generator? generator=None, Tensor(g!)? visible_log_variance=None,"
+      " Tensor(h!)? visible_log_variance_velocity=None) -> (Tensor metrics, Tensor chain_end)",
       {at::Tag::pt2_compliant_tag, at::Tag::nondeterministic_seeded});
   // Exact log Z by enumerating the smaller layer (the hidden one for a Gaussian visible layer),
   // chunk_size states at a time; at most 25 enumerated units. Differentiable.

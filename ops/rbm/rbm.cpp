@@ -60,12 +60,13 @@ std::tuple<at::Tensor, at::Tensor> rbm_train_sgd(
     at::Tensor& weight_velocity, at::Tensor& visible_bias_velocity, at::Tensor& hidden_bias_velocity,
     const std::optional<at::Tensor>& chain_start, int64_t steps, int64_t batch_size, double lr, double momentum,
     double weight_decay, bool persistent, int64_t epochs, bool shuffle, bool mean_field, bool track_reconstruction,
-    std::optional<at::Generator> generator) {
+    std::optional<at::Generator> generator, const std::optional<at::Tensor>& visible_log_variance,
+    const std::optional<at::Tensor>& visible_log_variance_velocity) {
   static auto op = find_op<decltype(rbm_train_sgd)>("statmech::rbm_train_sgd");
   return op.call(
       data, weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity,
       chain_start, steps, batch_size, lr, momentum, weight_decay, persistent, epochs, shuffle, mean_field,
-      track_reconstruction, std::move(generator));
+      track_reconstruction, std::move(generator), visible_log_variance, visible_log_variance_velocity);
 }
 
 at::Tensor rbm_ais_default_betas() {

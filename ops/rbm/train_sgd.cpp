@@ -1,6 +1,6 @@
 // rbm_train_sgd: checks, the device-generic ATen passes (CompositeExplicitAutograd: CUDA and
 // any other device run the step loop of train_sgd.h on ATen ops, random numbers from the
-// torch.Generator through uniform_), the meta kernel and the autograd registrations. The CPU
+// torch.Generator through uniform_ and normal_), the meta kernel and the autograd registrations. The CPU
 // kernel is in cpu/train_sgd_cpu.cpp.
 
 #include "ops/rbm/train_sgd.h"
@@ -37,13 +37,27 @@ void check_like(const char* name, const at::Tensor& t, const char* ref_name, con
 void check_train_sgd_inputs(
     const at::Tensor& data, const at::Tensor& weight, const at::Tensor& visible_bias, const at::Tensor& hidden_bias,
     const at::Tensor& weight_velocity, const at::Tensor& visible_bias_velocity, const at::Tensor& hidden_bias_velocity,
-    const std::optional<at::Tensor>& chain_start, const SgdSettings& s) {
-  check_model(kOp, weight, visible_bias, hidden_bias, std::nullopt);
+    const std::optional<at::Tensor>& chain_start, const SgdSettings& s, const VisibleVariance& variance) {
+  check_model(
+      kOp, weight, visible_bias, hidden_bias,
+      variance.gaussian() ? std::optional<at::Tensor>(variance.log_variance) : std::nullopt);
   check_visible_state(kOp, "data", data, weight, 2, "[N, visible]");
   TORCH_SYM_CHECK(data.sym_size(0).sym_ge(1), kOp, ": data needs at least one row, got shape ", data.sym_sizes());
   check_like("weight_velocity", weight_velocity, "weight", weight);
   check_like("visible_bias_velocity", visible_bias_velocity, "visible_bias", visible_bias);
   check_like("hidden_bias_velocity", hidden_bias_velocity, "hidden_bias", hidden_bias);
+  if (variance.gaussian()) {
+    TORCH_CHECK(
+        variance.velocity.defined(), kOp,
+        ": visible_log_variance_velocity (the momentum buffer of visible_log_variance, zeros to start) must be given "
+        "with visible_log_variance");
+    check_like("visible_log_variance_velocity", variance.velocity, "visible_log_variance", variance.log_variance);
+  } else {
+    TORCH_CHECK(
+        !variance.velocity.defined(), kOp,
+        ": visible_log_variance_velocity was given without visible_log_variance (a Bernoulli visible layer has no "
+        "variance to update)");
+  }
   if (chain_start.has_value()) {
     TORCH_CHECK(
         s.persistent, kOp, ": chain_start is the state of PCD's persistent chains; pass persistent=True or no chain_start");
@@ -61,6 +75,11 @@ void check_train_sgd_inputs(
   TORCH_CHECK(
       std::isfinite(s.weight_decay) && s.weight_decay >= 0, kOp, ": weight_decay must be finite and >= 0, got ",
       s.weight_decay);
+}
+
+VisibleVariance visible_variance(
+    const std::optional<at::Tensor>& visible_log_variance, const std::optional<at::Tensor>& visible_log_variance_velocity) {
+  return {visible_log_variance.value_or(at::Tensor()), visible_log_variance_velocity.value_or(at::Tensor())};
 }
 
 int64_t train_sgd_chains(const at::Tensor& data, const std::optional<at::Tensor>& chain_start, const SgdSettings& s) {
@@ -141,8 +160,43 @@ struct AtenPasses {
       sample(out, x);
     }
   }
-  void visible_energy(const at::Tensor& v, const at::Tensor& bias, int slot, double weight) {
-    accumulate(slot, weight, at::mv(v, bias));
+  // accumulator[slot] += weight * T(v), F(v) = -T(v) - sum softplus: T = a.v (Bernoulli) or
+  // -sum_i (v_i - a_i)^2 / (2 s_i) (Gaussian, inverse_variance 1 / s given).
+  void visible_energy(
+      const at::Tensor& v, const at::Tensor& bias, const at::Tensor& inverse_variance, int slot, double weight) {
+    if (inverse_variance.defined()) {
+      accumulate(slot, -0.5 * weight, (v - bias).square_().mul_(inverse_variance));
+    } else {
+      accumulate(slot, weight, at::mv(v, bias));
+    }
+  }
+  // Gaussian visible half-step from the mean x = a + h W^T: accumulator[slot] += weight * sum
+  // (x - target)^2; sample ~ N(x, s) (x itself, mean field) and scaled = sample / s.
+  void gaussian_visible(
+      at::Tensor& x, const at::Tensor& sample_out, const at::Tensor& scaled_out, const at::Tensor& target, int slot,
+      double weight, const at::Tensor& standard_deviation, const at::Tensor& inverse_variance) {
+    if (slot >= 0) {
+      accumulate(slot, weight, (x - target).square());
+    }
+    if (sample_out.defined()) {
+      at::Tensor out = sample_out;
+      if (mean_field) {
+        out.copy_(x);
+      } else {
+        out.normal_(0, 1, generator).mul_(standard_deviation).add_(x);
+      }
+      at::Tensor scaled = scaled_out;
+      at::mul_out(scaled, out, inverse_variance);
+    }
+  }
+  // out <- rows * scale (scale broadcast over the rows).
+  void scale_columns(at::Tensor& out, const at::Tensor& rows, const at::Tensor& scale) {
+    at::mul_out(out, rows, scale);
+  }
+  // 1 / s = exp(-z) and sqrt(s) = exp(z / 2).
+  void variance_scales(const at::Tensor& log_variance, at::Tensor& inverse_variance, at::Tensor& standard_deviation) {
+    at::exp_out(inverse_variance, log_variance.neg());
+    at::exp_out(standard_deviation, log_variance.mul(0.5));
   }
   void scale_rows(at::Tensor& t, double factor) {
     t.mul_(factor);
@@ -164,6 +218,25 @@ struct AtenPasses {
     step(visible_bias, visible_velocity, dv, lr, momentum, decay);
     step(hidden_bias, hidden_velocity, dh, lr, momentum, decay);
   }
+  // The Gaussian update (train_sgd.h): every d from the step's parameters, then the SGD steps.
+  void update_gaussian(
+      at::Tensor& weight, at::Tensor& weight_velocity, const at::Tensor& weight_delta, at::Tensor& visible_bias,
+      at::Tensor& visible_velocity, at::Tensor& hidden_bias, at::Tensor& hidden_velocity, at::Tensor& log_variance,
+      at::Tensor& log_variance_velocity, const at::Tensor& positive_visible, const at::Tensor& negative_visible,
+      const at::Tensor& hidden_block, const at::Tensor& inverse_variance, double lr, double momentum, double decay) {
+    const at::Tensor positive_centred = positive_visible - visible_bias;
+    const at::Tensor negative_centred = negative_visible - visible_bias;
+    const at::Tensor dv = (positive_centred.mean(0) - negative_centred.mean(0)).mul_(inverse_variance);
+    const at::Tensor dz = (positive_centred.square().mean(0) - negative_centred.square().mean(0))
+                              .mul_(inverse_variance)
+                              .mul_(0.5)
+                              .sub_((weight * weight_delta).sum(1));
+    const at::Tensor dh = hidden_block.sum(0);
+    step(visible_bias, visible_velocity, dv, lr, momentum, decay);
+    step(hidden_bias, hidden_velocity, dh, lr, momentum, decay);
+    step(log_variance, log_variance_velocity, dz, lr, momentum, decay);
+    step(weight, weight_velocity, weight_delta, lr, momentum, decay);
+  }
   void axpy(at::Tensor& y, const at::Tensor& x, double alpha) {
     y.add_(x, alpha);
   }
@@ -178,14 +251,18 @@ struct AtenPasses {
 std::tuple<at::Tensor, at::Tensor> train_sgd_aten(
     const at::Tensor& data, at::Tensor& weight, at::Tensor& visible_bias, at::Tensor& hidden_bias,
     at::Tensor& weight_velocity, at::Tensor& visible_bias_velocity, at::Tensor& hidden_bias_velocity,
-    const std::optional<at::Tensor>& chain_start, const SgdSettings& s, std::optional<at::Generator> generator) {
+    const std::optional<at::Tensor>& chain_start, const SgdSettings& s, const VisibleVariance& variance,
+    std::optional<at::Generator> generator) {
   check_train_sgd_inputs(
-      data, weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity, chain_start, s);
-  check_binary(data);
+      data, weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity, chain_start, s,
+      variance);
+  if (!variance.gaussian()) {
+    check_binary(data);
+  }
   AtenPasses passes{std::move(generator), s.mean_field, at::zeros({2}, data.options().dtype(at::kDouble))};
   return train_sgd_loop(
       passes, data, weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity,
-      chain_start, s);
+      chain_start, s, variance);
 }
 
 namespace {
@@ -195,11 +272,12 @@ std::tuple<at::Tensor, at::Tensor> train_sgd_composite(
     at::Tensor& weight_velocity, at::Tensor& visible_bias_velocity, at::Tensor& hidden_bias_velocity,
     const std::optional<at::Tensor>& chain_start, int64_t steps, int64_t batch_size, double lr, double momentum,
     double weight_decay, bool persistent, int64_t epochs, bool shuffle, bool mean_field, bool track_reconstruction,
-    std::optional<at::Generator> generator) {
+    std::optional<at::Generator> generator, const std::optional<at::Tensor>& visible_log_variance,
+    const std::optional<at::Tensor>& visible_log_variance_velocity) {
   const SgdSettings s{steps, batch_size, lr, momentum, weight_decay, persistent, epochs, shuffle, mean_field, track_reconstruction};
   return train_sgd_aten(
       data, weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity,
-      chain_start, s, std::move(generator));
+      chain_start, s, visible_variance(visible_log_variance, visible_log_variance_velocity), std::move(generator));
 }
 
 std::tuple<at::Tensor, at::Tensor> train_sgd_meta(
@@ -207,10 +285,12 @@ std::tuple<at::Tensor, at::Tensor> train_sgd_meta(
     at::Tensor& weight_velocity, at::Tensor& visible_bias_velocity, at::Tensor& hidden_bias_velocity,
     const std::optional<at::Tensor>& chain_start, int64_t steps, int64_t batch_size, double lr, double momentum,
     double weight_decay, bool persistent, int64_t epochs, bool shuffle, bool mean_field, bool track_reconstruction,
-    std::optional<at::Generator> /*generator*/) {
+    std::optional<at::Generator> /*generator*/, const std::optional<at::Tensor>& visible_log_variance,
+    const std::optional<at::Tensor>& visible_log_variance_velocity) {
   const SgdSettings s{steps, batch_size, lr, momentum, weight_decay, persistent, epochs, shuffle, mean_field, track_reconstruction};
   check_train_sgd_inputs(
-      data, weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity, chain_start, s);
+      data, weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity, chain_start, s,
+      visible_variance(visible_log_variance, visible_log_variance_velocity));
   c10::SymInt chains = 0;
   if (persistent) {
     chains = chain_start.has_value() ? chain_start->sym_size(0)
@@ -229,10 +309,16 @@ std::tuple<at::Tensor, at::Tensor> train_sgd_autograd(
     at::Tensor& weight_velocity, at::Tensor& visible_bias_velocity, at::Tensor& hidden_bias_velocity,
     const std::optional<at::Tensor>& chain_start, int64_t steps, int64_t batch_size, double lr, double momentum,
     double weight_decay, bool persistent, int64_t epochs, bool shuffle, bool mean_field, bool track_reconstruction,
-    std::optional<at::Generator> generator) {
-  at::Tensor* mutated[] = {&weight, &visible_bias, &hidden_bias, &weight_velocity, &visible_bias_velocity, &hidden_bias_velocity};
-  const char* names[] = {"weight", "visible_bias", "hidden_bias", "weight_velocity", "visible_bias_velocity", "hidden_bias_velocity"};
-  for (size_t k = 0; k < 6; ++k) {
+    std::optional<at::Generator> generator, const std::optional<at::Tensor>& visible_log_variance,
+    const std::optional<at::Tensor>& visible_log_variance_velocity) {
+  at::Tensor log_variance = visible_log_variance.value_or(at::Tensor());
+  at::Tensor log_variance_velocity = visible_log_variance_velocity.value_or(at::Tensor());
+  at::Tensor* mutated[] = {
+      &weight, &visible_bias, &hidden_bias, &weight_velocity, &visible_bias_velocity, &hidden_bias_velocity,
+      &log_variance, &log_variance_velocity};
+  const char* names[] = {"weight", "visible_bias", "hidden_bias", "weight_velocity", "visible_bias_velocity",
+                         "hidden_bias_velocity", "visible_log_variance", "visible_log_variance_velocity"};
+  for (size_t k = 0; k < 8; ++k) {
     TORCH_CHECK(
         !(at::GradMode::is_enabled() && mutated[k]->defined() && mutated[k]->requires_grad()), kOp, ": ", names[k],
         " requires grad and is updated in place; call rbm_train_sgd under torch.no_grad() (it is an optimiser step, "
@@ -247,10 +333,12 @@ std::tuple<at::Tensor, at::Tensor> train_sgd_autograd(
     result = op.call(
         data, weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity,
         chain_start, steps, batch_size, lr, momentum, weight_decay, persistent, epochs, shuffle, mean_field,
-        track_reconstruction, std::move(generator));
+        track_reconstruction, std::move(generator), visible_log_variance, visible_log_variance_velocity);
   }
   for (at::Tensor* t : mutated) {
-    torch::autograd::increment_version(*t);
+    if (t->defined()) {
+      torch::autograd::increment_version(*t);
+    }
   }
   return result;
 }

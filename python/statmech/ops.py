@@ -187,25 +187,36 @@ def rbm_train_sgd(
     mean_field: bool = False,
     track_reconstruction: bool = True,
     generator: Optional[torch.Generator] = None,
+    visible_log_variance: Optional[Tensor] = None,
+    visible_log_variance_velocity: Optional[Tensor] = None,
 ) -> Tuple[Tensor, Tensor]:
-    r"""``epochs`` epochs of CD-k (``persistent=False``) or PCD-k training of a Bernoulli RBM on
-    binary ``data [N, visible]`` with plain SGD, in one operator; ``weight [visible, hidden]``,
-    the biases and their velocities (``torch.optim.SGD``'s momentum buffers, zeros to start) are
-    updated **in place** (call it under ``torch.no_grad()`` for ``nn.Parameter`` s).
+    r"""``epochs`` epochs of CD-k (``persistent=False``) or PCD-k training of an RBM on ``data [N,
+    visible]`` with plain SGD, in one operator; ``weight [visible, hidden]``, the biases and their
+    velocities (``torch.optim.SGD``'s momentum buffers, zeros to start) are updated **in place**
+    (call it under ``torch.no_grad()`` for ``nn.Parameter`` s).
 
     Each minibatch (``batch_size`` rows, order shuffled from ``generator`` every epoch) takes one
-    step of :math:`	heta \leftarrow 	heta - 	ext{lr}\, u`, :math:`u \leftarrow 	ext{momentum}\, u
-    + g + 	ext{weight\_decay}\, 	heta`, with :math:`g` the CD/PCD gradient of
-    :math:`\overline{F(v_	ext{data})} - \overline{F(v_	ext{model})}` (data minus model
-    expectations) -- the update of ``torch.optim.SGD``. Four GEMM calls per CD-1 / PCD-1 step (the
-    weight gradient is one stacked GEMM); PCD keeps the chains' hidden samples between minibatches
-    (as scikit-learn's ``BernoulliRBM``), starting from ``chain_start`` (else the first minibatch).
-    ``mean_field=True`` uses probabilities in place of samples in the chains (deterministic).
+    step of :math:`\theta \leftarrow \theta - \text{lr}\, u`, :math:`u \leftarrow \text{momentum}\, u
+    + g + \text{weight\_decay}\, \theta`, with :math:`g` the CD/PCD gradient of
+    :math:`\overline{F(v_\text{data})} - \overline{F(v_\text{model})}` (data minus model
+    expectations) -- the update of ``torch.optim.SGD`` over all the parameters, weight decay on the
+    biases too. Four GEMM calls per CD-1 / PCD-1 step (the weight gradient is one stacked GEMM); PCD
+    keeps the chains' hidden samples between minibatches (as scikit-learn's ``BernoulliRBM``),
+    starting from ``chain_start`` (else the first minibatch). ``mean_field=True`` uses
+    probabilities (Gaussian units: the mean) in place of samples in the chains (deterministic).
+
+    Visible units are Bernoulli (binary ``data``) unless ``visible_log_variance`` :math:`z`
+    ``[visible]`` is given, with its velocity ``visible_log_variance_velocity`` (zeros to start):
+    then they are Gaussian with variances :math:`s = e^z` (:class:`statmech.nn.GaussianBernoulliRBM`,
+    Cho, Ilin & Raiko 2011), ``data`` is real-valued, the chain draws :math:`v \sim \mathcal N(a + W
+    h, s)`, and :math:`z` takes the same SGD step with the exact gradient
+    :math:`\partial F/\partial z_i = -(v_i - a_i)^2 / (2 s_i) + (v_i / s_i) \sum_j W_{ij}
+    \sigma_j(v)`.
 
     Returns:
         ``(metrics, chain_end)``: ``metrics [epochs, 2]`` float64, per epoch the mean loss
-        :math:`\overline{F(v_	ext{data})} - \overline{F(v_	ext{model})}` and the training
-        reconstruction error (mean over rows of :math:`\lVert v - p(v \mid h)Vert^2`,
+        :math:`\overline{F(v_\text{data})} - \overline{F(v_\text{model})}` and the training
+        reconstruction error (mean over rows of :math:`\lVert v - E[v \mid h]\rVert^2`,
         :math:`h \sim p(h \mid v)`, before each update; 0 unless ``track_reconstruction``), and
         ``chain_end [chains, visible]`` (PCD; ``[0, visible]`` for CD), to pass back as ``chain_start``.
     """
@@ -213,7 +224,8 @@ def rbm_train_sgd(
         data, weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity,
         chain_start, steps=steps, batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
         persistent=persistent, epochs=epochs, shuffle=shuffle, mean_field=mean_field,
-        track_reconstruction=track_reconstruction, generator=generator,
+        track_reconstruction=track_reconstruction, generator=generator, visible_log_variance=visible_log_variance,
+        visible_log_variance_velocity=visible_log_variance_velocity,
     )
 
 

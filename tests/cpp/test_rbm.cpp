@@ -225,6 +225,76 @@ TEST(RbmModule, FusedSgdTraining) {
   STATMECH_EXPECT_ERROR(model->fit(data.narrow(1, 0, 5), 1, 2), "rbm_train_sgd", "data.size(1)");
 }
 
+// The fused SGD training of the Gaussian-Bernoulli model: one mean-field CD-1 step against
+// p - lr * grad, the gradient by C++ autograd of mean F(v) - mean F(v_m) (gaussian_rbm_free_energy,
+// v_m the mean-field chain written out here), the module's fit against the operator with the same
+// generator, and the variance's checks.
+TEST(RbmModule, GaussianFusedSgdTraining) {
+  statmech::nn::GaussianBernoulliRBM model(kVisible, kHidden);
+  model->to(torch::kDouble);
+  fixed_parameters(model);
+  {
+    torch::NoGradGuard no_grad;
+    model->visible_log_variance.copy_(0.1 * torch::arange(kVisible, kDouble) - 0.2);
+  }
+  const auto data = 1.7 * fixed_visible() - 0.4;
+  std::vector<torch::Tensor> params;
+  for (const auto& p : {model->weight, model->visible_bias, model->hidden_bias, model->visible_log_variance}) {
+    params.push_back(p.detach().clone().requires_grad_());
+  }
+  const double lr = 0.3;
+  torch::Tensor v_model;
+  {
+    torch::NoGradGuard no_grad;
+    const auto s = params[3].exp();
+    const auto pd = torch::sigmoid(params[2] + (data / s).matmul(params[0]));
+    v_model = params[1] + pd.matmul(params[0].t());
+  }
+  const auto loss = statmech::gaussian_rbm_free_energy(data, params[0], params[1], params[2], params[3]).mean() -
+      statmech::gaussian_rbm_free_energy(v_model, params[0], params[1], params[2], params[3]).mean();
+  const auto grads = torch::autograd::grad({loss}, params);
+  std::vector<torch::Tensor> got, velocity;
+  for (const auto& p : params) {
+    got.push_back(p.detach().clone());
+    velocity.push_back(torch::zeros_like(p));
+  }
+  statmech::rbm_train_sgd(
+      data, got[0], got[1], got[2], velocity[0], velocity[1], velocity[2], std::nullopt, 1, 4, lr, 0.0, 0.0,
+      /*persistent=*/false, 1, /*shuffle=*/false, /*mean_field=*/true, true, std::nullopt, got[3], velocity[3]);
+  for (size_t k = 0; k < params.size(); ++k) {
+    EXPECT_TRUE(torch::allclose(got[k], params[k].detach() - lr * grads[k], 1e-12, 1e-12)) << "parameter " << k;
+  }
+
+  // GaussianBernoulliRBM::fit is the operator with zero velocities, the persistent chains stored back.
+  std::vector<torch::Tensor> p2, u2;
+  for (const auto& p : params) {
+    p2.push_back(p.detach().clone());
+    u2.push_back(torch::zeros_like(p));
+  }
+  auto [metrics2, end2] = statmech::rbm_train_sgd(
+      data, p2[0], p2[1], p2[2], u2[0], u2[1], u2[2], std::nullopt, 2, 3, 0.05, 0.9, 0.01, true, 3, true, false, true,
+      at::make_generator<at::CPUGeneratorImpl>(7), p2[3], u2[3]);
+  const auto metrics = model->fit(data, 3, 3, 0.05, 0.9, 0.01, 2, true, at::make_generator<at::CPUGeneratorImpl>(7));
+  EXPECT_TRUE(torch::equal(model->weight.detach(), p2[0]));
+  EXPECT_TRUE(torch::equal(model->visible_log_variance.detach(), p2[3]));
+  EXPECT_TRUE(torch::equal(metrics, metrics2));
+  EXPECT_TRUE(torch::equal(model->persistent_visible, end2));
+
+  auto w = p2[0].clone(), a = p2[1].clone(), c = p2[2].clone();
+  auto uw = torch::zeros_like(w), ua = torch::zeros_like(a), uc = torch::zeros_like(c);
+  const auto z = torch::zeros({kVisible - 1}, kDouble);
+  STATMECH_EXPECT_ERROR(
+      statmech::rbm_train_sgd(
+          data, w, a, c, uw, ua, uc, std::nullopt, 1, 4, 0.1, 0.0, 0.0, true, 1, true, false, true, std::nullopt, z,
+          torch::zeros_like(z)),
+      "rbm_train_sgd", "visible_log_variance.size(0)");
+  STATMECH_EXPECT_ERROR(
+      statmech::rbm_train_sgd(
+          data, w, a, c, uw, ua, uc, std::nullopt, 1, 4, 0.1, 0.0, 0.0, true, 1, true, false, true, std::nullopt,
+          p2[3].clone()),
+      "rbm_train_sgd", "visible_log_variance_velocity");
+}
+
 // GaussianBernoulliRBM::ais: the operator with the data's mean as the base model (what the
 // Python module passes), and within its own +-3 sigma bounds of the exact log Z (hidden layer
 // enumerated, visible integrated out) on a 6-4 model.

@@ -101,7 +101,8 @@ def test_mean_field_matches_autograd_and_torch_optim_sgd(persistent, steps, mome
     kwargs = dict(steps=steps, batch_size=5, lr=0.1, momentum=momentum, weight_decay=weight_decay,
                   persistent=persistent, epochs=2)
     (W_ref, a_ref, c_ref), metrics_ref, end_ref = reference_mean_field(data, W, a, c, chain_start=chain_start, **kwargs)
-    Wo = W.T.clone().T if layout == "transposed" else W.clone()
+    Wo = W.T.contiguous().T if layout == "transposed" else W.clone()
+    assert Wo.is_contiguous() == (layout != "transposed")  # a strided W takes the ATen passes
     ao, co = a.clone(), c.clone()
     metrics, end = train_sgd(data, Wo, ao, co, *velocities(Wo, ao, co), chain_start, shuffle=False, mean_field=True,
                              **kwargs)
@@ -207,7 +208,7 @@ def test_bad_inputs_name_the_argument():
     with pytest.raises(RuntimeError, match="rbm_train_sgd: data must be binary"):
         train_sgd(data * 0.5, W, a, c, *vel)
     with pytest.raises(RuntimeError, match="rbm_train_sgd: data must be binary"):
-        train_sgd(data * 0.5, W.T.clone().T, a, c, *vel)  # the ATen passes check too
+        train_sgd(data * 0.5, W.T.contiguous().T, a, c, *vel)  # the ATen passes check too
     with pytest.raises(RuntimeError, match="rbm_train_sgd: chain_start is the state of PCD"):
         train_sgd(data, W, a, c, *vel, data[:2], persistent=False)
     with pytest.raises(RuntimeError, match="rbm_train_sgd: data needs at least one row"):

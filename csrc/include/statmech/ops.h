@@ -99,7 +99,9 @@ STATMECH_API std::tuple<at::Tensor, at::Tensor> rbm_contrastive_divergence(
 // update: lr, momentum, weight_decay), in one call: the parameters and their velocities (momentum
 // buffers, zeros to start) are updated in place. Returns (metrics [epochs, 2] float64: mean loss
 // and training reconstruction error per epoch; chain_end [chains, visible], PCD's chains, to pass
-// back as chain_start). See the schema in ops/library.cpp.
+// back as chain_start). With visible_log_variance z [visible] and its velocity (zeros to start)
+// the visible layer is Gaussian (Cho, Ilin & Raiko 2011, s = exp(z); real-valued data) and z is
+// trained too. See the schema in ops/library.cpp.
 STATMECH_API std::tuple<at::Tensor, at::Tensor> rbm_train_sgd(
     const at::Tensor& data,
     at::Tensor& weight,
@@ -119,7 +121,9 @@ STATMECH_API std::tuple<at::Tensor, at::Tensor> rbm_train_sgd(
     bool shuffle = true,
     bool mean_field = false,
     bool track_reconstruction = true,
-    std::optional<at::Generator> generator = std::nullopt);
+    std::optional<at::Generator> generator = std::nullopt,
+    const std::optional<at::Tensor>& visible_log_variance = std::nullopt,
+    const std::optional<at::Tensor>& visible_log_variance_velocity = std::nullopt);
 
 // The 14,501 betas (14,500 intermediate distributions) of Salakhutdinov & Murray (2008), float64.
 STATMECH_API at::Tensor rbm_ais_default_betas();

@@ -6,7 +6,9 @@
 //
 // Random numbers: one 64-bit seed is drawn from the torch.Generator per call; every pass then
 // gives each row its own xoshiro256** stream seeded from (seed, pass counter, row), so a run is
-// reproducible from the generator and does not depend on the number of threads.
+// reproducible from the generator and does not depend on the number of threads. Gaussian visible
+// units draw their noise from the same streams (Marsaglia's polar method), in the pass that also
+// writes v / s for the hidden GEMM.
 
 #include "ops/rbm/train_sgd.h"
 
@@ -21,6 +23,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <mutex>
 #include <numeric>
@@ -118,6 +121,46 @@ void bernoulli_row(const T* __restrict p, T* __restrict out, int64_t units, RowR
   }
 }
 
+// out[j] ~ N(0, 1), from the row's stream: Marsaglia's polar method, two values per accepted pair
+// (uniform() is never 0 or 1, so q > 0).
+template <typename T>
+void normal_row(T* __restrict out, int64_t units, RowRandom& rng) {
+  int64_t j = 0;
+  while (j < units) {
+    double u, v, q;
+    do {
+      u = 2.0 * rng.uniform() - 1.0;
+      v = 2.0 * rng.uniform() - 1.0;
+      q = u * u + v * v;
+    } while (q >= 1.0);
+    const double f = std::sqrt(-2.0 * std::log(q) / q);
+    out[j++] = static_cast<T>(u * f);
+    if (j < units) {
+      out[j++] = static_cast<T>(v * f);
+    }
+  }
+}
+
+// sum_j x[j] y[j] in kLanes partial sums (vectorised).
+template <typename T>
+STATMECH_ALWAYS_INLINE T dot_row(const T* __restrict x, const T* __restrict y, int64_t units) {
+  T partial[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= units; j += kLanes) {
+    for (int64_t lane = 0; lane < kLanes; ++lane) {
+      partial[lane] += x[j + lane] * y[j + lane];
+    }
+  }
+  for (; j < units; ++j) {
+    partial[0] += x[j] * y[j];
+  }
+  T sum = 0;
+  for (int64_t lane = 0; lane < kLanes; ++lane) {
+    sum += partial[lane];
+  }
+  return sum;
+}
+
 // out <- out + sum_k w[index[k], :] over `count` rows of w (row gathers of the sparse products).
 template <typename T>
 STATMECH_CPU_CLONES void add_rows(
@@ -148,13 +191,13 @@ constexpr double kSparseDensity = 0.25;
 
 template <typename T>
 struct CpuPasses {
-  uint64_t seed;
-  bool mean_field;
+  uint64_t seed = 0;
+  bool mean_field = false;
   bool sparse_data = false;
   uint64_t pass = 0;
   double accumulator[2] = {0, 0};
   std::vector<double> row_sums;
-  std::vector<T> visible_delta, hidden_delta;
+  std::vector<T> visible_delta, hidden_delta, log_variance_delta;
   // The active (= 1) visible units of the current minibatch's data rows, row by row.
   std::vector<int32_t> active;
   std::vector<int64_t> row_begin;
@@ -308,19 +351,113 @@ struct CpuPasses {
     }
   }
 
-  void visible_energy(const at::Tensor& v, const at::Tensor& bias, int slot, double weight) {
+  // accumulator[slot] += weight * T(v): a.v (Bernoulli) or -sum_i (v_i - a_i)^2 / (2 s_i)
+  // (Gaussian, inverse_variance 1 / s given).
+  void visible_energy(
+      const at::Tensor& v, const at::Tensor& bias, const at::Tensor& inverse_variance, int slot, double weight) {
     const int64_t rows = v.size(0), units = v.size(1);
     const T* vp = v.const_data_ptr<T>();
     const T* a = bias.const_data_ptr<T>();
+    const T* inv = inverse_variance.defined() ? inverse_variance.const_data_ptr<T>() : nullptr;
     double total = 0;
     for (int64_t r = 0; r < rows; ++r) {
       T partial = 0;
-      for (int64_t i = 0; i < units; ++i) {
-        partial += vp[r * units + i] * a[i];
+      if (inv != nullptr) {
+        for (int64_t i = 0; i < units; ++i) {
+          const T d = vp[r * units + i] - a[i];
+          partial += d * d * inv[i];
+        }
+      } else {
+        for (int64_t i = 0; i < units; ++i) {
+          partial += vp[r * units + i] * a[i];
+        }
       }
       total += partial;
     }
-    accumulator[slot] += weight * total;
+    accumulator[slot] += (inv != nullptr ? -0.5 * weight : weight) * total;
+  }
+
+  // The Gaussian visible half-step from the mean x = a + h W^T (not changed), in one pass:
+  // accumulator[slot] += weight * sum (x - target)^2; sample ~ N(x, s) (x, mean field) and
+  // scaled = sample / s.
+  void gaussian_visible(
+      at::Tensor& x, const at::Tensor& sample_out, const at::Tensor& scaled_out, const at::Tensor& target, int slot,
+      double weight, const at::Tensor& standard_deviation, const at::Tensor& inverse_variance) {
+    const int64_t rows = x.size(0), units = x.size(1);
+    const T* xp = x.const_data_ptr<T>();
+    T* sp = sample_out.defined() ? sample_out.data_ptr<T>() : nullptr;
+    T* qp = scaled_out.defined() ? scaled_out.data_ptr<T>() : nullptr;
+    const T* tp = slot >= 0 ? target.const_data_ptr<T>() : nullptr;
+    const T* sd = standard_deviation.const_data_ptr<T>();
+    const T* inv = inverse_variance.const_data_ptr<T>();
+    const uint64_t stream = sp != nullptr && !mean_field ? next_stream() : 0;
+    const bool mf = mean_field;
+    if (static_cast<int64_t>(row_sums.size()) < rows) {
+      row_sums.resize(rows);
+    }
+    double* sums = row_sums.data();
+    at::parallel_for(0, rows, grain(units), [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const T* __restrict xr = xp + r * units;
+        if (tp != nullptr) {
+          const T* __restrict tr = tp + r * units;
+          T sum = 0;
+          for (int64_t j = 0; j < units; ++j) {
+            const T d = xr[j] - tr[j];
+            sum += d * d;
+          }
+          sums[r] = static_cast<double>(sum);
+        }
+        if (sp != nullptr) {
+          T* __restrict vr = sp + r * units;
+          T* __restrict qr = qp + r * units;
+          if (mf) {
+            std::memcpy(vr, xr, sizeof(T) * units);
+          } else {
+            RowRandom rng(stream, static_cast<uint64_t>(r));
+            normal_row<T>(vr, units, rng);
+            for (int64_t j = 0; j < units; ++j) {
+              vr[j] = xr[j] + sd[j] * vr[j];
+            }
+          }
+          for (int64_t j = 0; j < units; ++j) {
+            qr[j] = vr[j] * inv[j];
+          }
+        }
+      }
+    });
+    if (tp != nullptr) {
+      double total = 0;
+      for (int64_t r = 0; r < rows; ++r) {
+        total += sums[r];
+      }
+      accumulator[slot] += weight * total;
+    }
+  }
+
+  // out <- rows * scale (scale [units] broadcast over the rows).
+  void scale_columns(at::Tensor& out, const at::Tensor& rows, const at::Tensor& scale) {
+    const int64_t count = rows.size(0), units = rows.size(1);
+    const T* src = rows.const_data_ptr<T>();
+    const T* f = scale.const_data_ptr<T>();
+    T* dst = out.data_ptr<T>();
+    for (int64_t r = 0; r < count; ++r) {
+      for (int64_t j = 0; j < units; ++j) {
+        dst[r * units + j] = src[r * units + j] * f[j];
+      }
+    }
+  }
+
+  // 1 / s = exp(-z) and sqrt(s) = exp(z / 2).
+  void variance_scales(const at::Tensor& log_variance, at::Tensor& inverse_variance, at::Tensor& standard_deviation) {
+    const int64_t units = log_variance.numel();
+    const T* z = log_variance.const_data_ptr<T>();
+    T* inv = inverse_variance.data_ptr<T>();
+    T* sd = standard_deviation.data_ptr<T>();
+    for (int64_t i = 0; i < units; ++i) {
+      inv[i] = std::exp(-z[i]);
+      sd[i] = std::exp(T(0.5) * z[i]);
+    }
   }
 
   void scale_rows(at::Tensor& t, double factor) {
@@ -371,6 +508,58 @@ struct CpuPasses {
     step(hidden_bias.data_ptr<T>(), hidden_velocity.data_ptr<T>(), hidden_delta.data(), hidden, lr, momentum, decay);
   }
 
+  // The Gaussian update (train_sgd.h): da, dz's quadratic term and dc from the rows, then one pass
+  // over the rows of W that finishes dz_i -= sum_j W_ij dW_ij with the old row and steps it.
+  void update_gaussian(
+      at::Tensor& weight, at::Tensor& weight_velocity, const at::Tensor& weight_delta, at::Tensor& visible_bias,
+      at::Tensor& visible_velocity, at::Tensor& hidden_bias, at::Tensor& hidden_velocity, at::Tensor& log_variance,
+      at::Tensor& log_variance_velocity, const at::Tensor& positive_visible, const at::Tensor& negative_visible,
+      const at::Tensor& hidden_block, const at::Tensor& inverse_variance, double lr, double momentum, double decay) {
+    const int64_t visible = weight.size(0), hidden = weight.size(1);
+    visible_delta.assign(visible, T(0));
+    log_variance_delta.assign(visible, T(0));
+    hidden_delta.assign(hidden, T(0));
+    const T* a = visible_bias.const_data_ptr<T>();
+    const T* inv = inverse_variance.const_data_ptr<T>();
+    // sum over rows of scale (v - a) and scale (v - a)^2.
+    const auto add_centred = [&](const at::Tensor& rows, T scale) {
+      const int64_t n = rows.size(0);
+      const T* p = rows.const_data_ptr<T>();
+      for (int64_t r = 0; r < n; ++r) {
+        for (int64_t i = 0; i < visible; ++i) {
+          const T d = p[r * visible + i] - a[i];
+          visible_delta[i] += scale * d;
+          log_variance_delta[i] += scale * d * d;
+        }
+      }
+    };
+    add_centred(positive_visible, T(1) / static_cast<T>(positive_visible.size(0)));
+    add_centred(negative_visible, T(-1) / static_cast<T>(negative_visible.size(0)));
+    for (int64_t i = 0; i < visible; ++i) {
+      visible_delta[i] *= inv[i];
+      log_variance_delta[i] *= T(0.5) * inv[i];
+    }
+    const T* p = hidden_block.const_data_ptr<T>();
+    for (int64_t r = 0; r < hidden_block.size(0); ++r) {
+      for (int64_t j = 0; j < hidden; ++j) {
+        hidden_delta[j] += p[r * hidden + j];
+      }
+    }
+    T* w = weight.data_ptr<T>();
+    T* u = weight_velocity.data_ptr<T>();
+    const T* d = weight_delta.const_data_ptr<T>();
+    T* dz = log_variance_delta.data();
+    at::parallel_for(0, visible, grain(hidden), [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        dz[i] -= dot_row<T>(w + i * hidden, d + i * hidden, hidden);
+        step(w + i * hidden, u + i * hidden, d + i * hidden, hidden, lr, momentum, decay);
+      }
+    });
+    step(visible_bias.data_ptr<T>(), visible_velocity.data_ptr<T>(), visible_delta.data(), visible, lr, momentum, decay);
+    step(hidden_bias.data_ptr<T>(), hidden_velocity.data_ptr<T>(), hidden_delta.data(), hidden, lr, momentum, decay);
+    step(log_variance.data_ptr<T>(), log_variance_velocity.data_ptr<T>(), dz, visible, lr, momentum, decay);
+  }
+
   void axpy(at::Tensor& y, const at::Tensor& x, double alpha) {
     T* yp = y.data_ptr<T>();
     const T* xp = x.const_data_ptr<T>();
@@ -412,32 +601,41 @@ std::tuple<at::Tensor, at::Tensor> train_sgd_cpu(
     at::Tensor& weight_velocity, at::Tensor& visible_bias_velocity, at::Tensor& hidden_bias_velocity,
     const std::optional<at::Tensor>& chain_start, int64_t steps, int64_t batch_size, double lr, double momentum,
     double weight_decay, bool persistent, int64_t epochs, bool shuffle, bool mean_field, bool track_reconstruction,
-    std::optional<at::Generator> generator) {
+    std::optional<at::Generator> generator, const std::optional<at::Tensor>& visible_log_variance,
+    const std::optional<at::Tensor>& visible_log_variance_velocity) {
   const SgdSettings s{steps, batch_size, lr, momentum, weight_decay, persistent, epochs, shuffle, mean_field, track_reconstruction};
+  const VisibleVariance variance = visible_variance(visible_log_variance, visible_log_variance_velocity);
   // The fused passes write the parameters through raw pointers: contiguous ones only (any
   // other layout takes the ATen passes, same algorithm).
+  const auto contiguous_or_none = [](const at::Tensor& t) { return !t.defined() || t.is_contiguous(); };
   const bool contiguous = weight.is_contiguous() && visible_bias.is_contiguous() && hidden_bias.is_contiguous() &&
-      weight_velocity.is_contiguous() && visible_bias_velocity.is_contiguous() && hidden_bias_velocity.is_contiguous();
+      weight_velocity.is_contiguous() && visible_bias_velocity.is_contiguous() && hidden_bias_velocity.is_contiguous() &&
+      contiguous_or_none(variance.log_variance) && contiguous_or_none(variance.velocity);
   if (!contiguous) {
     return train_sgd_aten(
         data, weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity,
-        chain_start, s, std::move(generator));
+        chain_start, s, variance, std::move(generator));
   }
   check_train_sgd_inputs(
-      data, weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity, chain_start, s);
+      data, weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity, chain_start, s,
+      variance);
   const at::Tensor rows = data.contiguous();
   TORCH_CHECK(
-      binary(rows), "rbm_train_sgd: data must be binary (every entry 0 or 1) for a Bernoulli visible layer; got other "
+      variance.gaussian() || binary(rows), "rbm_train_sgd: data must be binary (every entry 0 or 1) for a Bernoulli visible layer; got other "
       "values (binarise it, e.g. data > 0.5, or use GaussianBernoulliRBM)");
   TORCH_CHECK(
       rows.size(0) < (int64_t{1} << 32), "rbm_train_sgd: at most 2^32 - 1 data rows, got ", rows.size(0));
   std::tuple<at::Tensor, at::Tensor> result;
   AT_DISPATCH_FLOATING_TYPES(weight.scalar_type(), "rbm_train_sgd_cpu", [&] {
-    CpuPasses<scalar_t> passes{draw_seed(generator), mean_field};
-    passes.sparse_data = rows.count_nonzero().item<int64_t>() < kSparseDensity * static_cast<double>(rows.numel());
+    CpuPasses<scalar_t> passes;
+    passes.seed = draw_seed(generator);
+    passes.mean_field = mean_field;
+    // Sparse products need binary rows: Bernoulli visible units only.
+    passes.sparse_data = !variance.gaussian() &&
+        rows.count_nonzero().item<int64_t>() < kSparseDensity * static_cast<double>(rows.numel());
     result = train_sgd_loop(
         passes, rows, weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity,
-        chain_start, s);
+        chain_start, s, variance);
   });
   return result;
 }

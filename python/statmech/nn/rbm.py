@@ -288,12 +288,13 @@ class RBM(nn.Module):
         """Trains on ``data [N, visible]`` with CD-k or PCD-k (:meth:`contrastive_divergence`).
 
         Without ``optimizer`` the training is plain SGD (``lr``, ``momentum``, ``weight_decay``, the
-        update of ``torch.optim.SGD``) and each epoch is one call of the fused operator
-        :func:`statmech.ops.rbm_train_sgd` (Bernoulli models: chain, gradient and update in C++, about
+        update of ``torch.optim.SGD(self.parameters(), ...)``: weight decay on every parameter,
+        biases and a Gaussian model's log variances included) and each epoch is one call of the
+        fused operator :func:`statmech.ops.rbm_train_sgd` (chain, gradient and update in C++, about
         the GEMM count of scikit-learn's hand-written update; PCD persists the chains' hidden
         samples between minibatches, as scikit-learn does). With an ``optimizer`` (any
         ``torch.optim`` optimiser, LR schedulers alike) it is the ordinary loop over
-        :meth:`contrastive_divergence`; so is a :class:`GaussianBernoulliRBM`'s default.
+        :meth:`contrastive_divergence`.
 
         Args:
             optimizer: any ``torch.optim`` optimiser over ``self.parameters()``; default: plain SGD.
@@ -320,7 +321,7 @@ class RBM(nn.Module):
             raise ValueError(f"{type(self).__name__}.fit: momentum and weight_decay configure the default SGD; "
                              "set them on the optimizer you pass")
         if fused:
-            velocities = [torch.zeros_like(p) for p in (self.weight, self.visible_bias, self.hidden_bias)]
+            velocities = [torch.zeros_like(p) for p in self._fused_parameters()]
         n = data.shape[0]
         history: List[Dict[str, float]] = []
         bar = tqdm(range(epochs), desc=type(self).__name__, disable=not progress)
@@ -350,8 +351,16 @@ class RBM(nn.Module):
                 "pseudo_likelihood": float(self.pseudo_likelihood(held_out).mean()),
             }
 
-    # Whether fit's default (plain SGD) runs on rbm_train_sgd: Bernoulli visible units only.
+    # Whether fit's default (plain SGD) runs on rbm_train_sgd.
     _fused_sgd = True
+
+    def _fused_parameters(self) -> List[Tensor]:
+        # The parameters rbm_train_sgd updates, in the order of their velocities.
+        return [self.weight, self.visible_bias, self.hidden_bias]
+
+    def _fused_variance(self, velocities: List[Tensor]) -> Dict[str, Tensor]:
+        # rbm_train_sgd's Gaussian arguments: none for Bernoulli visible units.
+        return {}
 
     def _loop_epoch(self, data, optimizer, steps, batch_size, persistent, generator) -> float:
         n = data.shape[0]
@@ -374,9 +383,10 @@ class RBM(nn.Module):
         chain_start = self.persistent_visible if persistent and self.persistent_visible.shape[0] > 0 else None
         with torch.no_grad():
             metrics, chain_end = torch.ops.statmech.rbm_train_sgd(
-                data, self.weight, self.visible_bias, self.hidden_bias, *velocities, chain_start,
+                data, self.weight, self.visible_bias, self.hidden_bias, *velocities[:3], chain_start,
                 steps=steps, batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
                 persistent=persistent, epochs=1, track_reconstruction=track, generator=generator,
+                **self._fused_variance(velocities),
             )
         if persistent:
             self.persistent_visible = chain_end
@@ -415,13 +425,23 @@ class GaussianBernoulliRBM(RBM):
     Args and attributes as :class:`RBM`, plus ``visible_log_variance [visible]`` (initialised to 0,
     unit variance; :meth:`init_from_data` sets :math:`a` and :math:`z` to the data's mean and log
     variance).
-    """
 
-    _fused_sgd = False
+    :meth:`fit`'s default plain SGD runs each epoch in the fused operator
+    :func:`statmech.ops.rbm_train_sgd` with its Gaussian arguments: real-valued data, the visible
+    half-step :math:`v \sim \mathcal N(a + Wh, s)`, and :math:`z` updated with the exact CD/PCD
+    gradient of :math:`\overline{F(v_\text{data})} - \overline{F(v_\text{model})}`, momentum and weight
+    decay as for the other parameters.
+    """
 
     def __init__(self, visible: int, hidden: int, *, device=None, dtype=None) -> None:
         super().__init__(visible, hidden, device=device, dtype=dtype)
         self.visible_log_variance = nn.Parameter(torch.zeros(visible, device=device, dtype=dtype))
+
+    def _fused_parameters(self) -> List[Tensor]:
+        return [self.weight, self.visible_bias, self.hidden_bias, self.visible_log_variance]
+
+    def _fused_variance(self, velocities: List[Tensor]) -> Dict[str, Tensor]:
+        return {"visible_log_variance": self.visible_log_variance, "visible_log_variance_velocity": velocities[3]}
 
     @torch.jit.unused
     def reset_parameters(self, generator: Optional[torch.Generator] = None) -> None:

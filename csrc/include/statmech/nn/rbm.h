@@ -157,6 +157,14 @@ class STATMECH_API GaussianBernoulliRBMImpl : public torch::nn::Cloneable<Gaussi
   std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> ais(
       const torch::Tensor& data, const std::optional<torch::Tensor>& betas = std::nullopt, int64_t runs = 100,
       std::optional<at::Generator> generator = std::nullopt);
+  // Trains on real-valued data [N, visible] as RBMImpl::fit (CD-k / PCD-k, plain SGD with
+  // torch.optim.SGD's update over every parameter, visible_log_variance included; one call of
+  // statmech::rbm_train_sgd with its Gaussian arguments). Returns the per-epoch metrics
+  // [epochs, 2] (float64: mean loss, training reconstruction error).
+  torch::Tensor fit(
+      const torch::Tensor& data, int64_t epochs = 10, int64_t batch_size = 100, double lr = 0.01,
+      double momentum = 0.0, double weight_decay = 0.0, int64_t steps = 1, bool persistent = true,
+      std::optional<at::Generator> generator = std::nullopt);
 
   GaussianBernoulliRBMOptions options;
   torch::Tensor visible_log_variance;
