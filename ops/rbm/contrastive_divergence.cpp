@@ -38,6 +38,14 @@ void check_inputs(
     check_visible_state(kOp, "chain_start", *chain_start, weight, 2, "[chains, visible]");
   }
   check_steps(kOp, steps);
+  // The loss is a mean over the rows of each end of the chain: undefined without rows. Checked
+  // here, where the meta kernel sees it too.
+  TORCH_SYM_CHECK(visible.sym_size(0).sym_gt(0), kOp, ": visible needs at least one row, got shape ", visible.sym_sizes());
+  if (chain_start.has_value()) {
+    TORCH_SYM_CHECK(
+        chain_start->sym_size(0).sym_gt(0), kOp, ": chain_start needs at least one row, got shape ",
+        chain_start->sym_sizes());
+  }
 }
 
 at::Tensor bernoulli_from(const at::Tensor& probability, const std::optional<at::Generator>& generator) {
@@ -55,10 +63,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> cd_forward(
     const at::Tensor& visible_bias, const at::Tensor& hidden_bias, int64_t steps,
     std::optional<at::Generator> generator) {
   check_inputs(visible, chain_start, weight, visible_bias, hidden_bias, steps);
-  TORCH_CHECK(visible.size(0) > 0, kOp, ": visible needs at least one row, got shape ", visible.sizes());
-  TORCH_CHECK(
-      !chain_start.has_value() || chain_start->size(0) > 0, kOp, ": chain_start needs at least one row, got shape ",
-      chain_start->sizes());
   const at::Tensor data_input = at::addmm(hidden_bias, visible, weight);
   const at::Tensor data_free_energy = free_energy_from_input(visible, data_input, visible_bias);
   const at::Tensor data_probability = data_input.sigmoid();

@@ -113,7 +113,8 @@ at::Tensor rbm_pseudo_likelihood(
   const at::Tensor x = at::addmm(hidden_bias, visible, weight);
   const at::Tensor flip = 1 - 2 * visible;
   const at::Tensor base_softplus = at::softplus(x);
-  if (stochastic) {
+  // Without visible units there is no bit to draw; the sum over none (below) is the exact 0.
+  if (stochastic && n_visible > 0) {
     const at::Tensor index = at::randint(n_visible, {batch}, generator, visible.options().dtype(at::kLong));
     const at::Tensor d = flip.gather(1, index.unsqueeze(1)); // [batch, 1]
     const at::Tensor moved = x + d * weight.index_select(0, index);
@@ -184,6 +185,9 @@ at::Tensor rbm_base_rate_bias(const at::Tensor& data, double pseudocount) {
   checks::floating(op, "data", data);
   checks::rank(op, "data", data, 2, "[batch, visible]");
   TORCH_CHECK(std::isfinite(pseudocount) && pseudocount >= 0, op, ": pseudocount must be >= 0, got ", pseudocount);
+  TORCH_CHECK(
+      pseudocount > 0 || data.size(0) > 0, op,
+      ": data has no rows and pseudocount = 0, so the base rate p = 0 / 0 is undefined; pass pseudocount > 0");
   if (has_readable_values(data) && data.numel() > 0) {
     TORCH_CHECK(
         at::logical_and(data >= 0, data <= 1).all().item<bool>(), op,

@@ -205,7 +205,8 @@ def rbm_train_sgd(
     Returns:
         ``(metrics, chain_end)``: ``metrics [epochs, 2]`` float64, per epoch the mean loss
         :math:`\overline{F(v_	ext{data})} - \overline{F(v_	ext{model})}` and the training
-        reconstruction error (mean over rows of :math:`\lVert v - p(v \mid h)Vert^2`,
+        reconstruction error (mean over rows of :math:`\lVert v - p(v \mid h)
+Vert^2`,
         :math:`h \sim p(h \mid v)`, before each update; 0 unless ``track_reconstruction``), and
         ``chain_end [chains, visible]`` (PCD; ``[0, visible]`` for CD), to pass back as ``chain_start``.
     """
@@ -220,6 +221,8 @@ def rbm_train_sgd(
 def rbm_ais_default_betas(dtype: torch.dtype = torch.float64) -> Tensor:
     """The schedule of Salakhutdinov & Murray (2008): steps of 1/1000 on [0, 0.5), 1/10000 on
     [0.5, 0.9) and 1/100000 on [0.9, 1]: 14,501 values, 14,500 intermediate distributions."""
+    if not dtype.is_floating_point:
+        raise ValueError(f"rbm_ais_default_betas: dtype must be a floating dtype (betas lie in [0, 1]), got {dtype}")
     return torch.cat([
         torch.arange(0, 500, dtype=torch.float64) / 1000,
         torch.arange(5000, 9000, dtype=torch.float64) / 10000,
