@@ -98,6 +98,10 @@ RowTables row_tables(
     const FcKernelConfig& config, const std::vector<double>& squared_norms, double sigma_w2, double sigma_b2,
     bool for_backward, bool single_precision, const CoefficientSink* sink = nullptr);
 
+// A layer's pre-activation variance must be finite: one that overflows float64 (huge sigma_w2,
+// sigma_b2 or squared norms |x|^2 / d, compounded over the layers) has no series or quadrature.
+void check_layer_variance(double q, int64_t layer);
+
 // |x_r|^2 / d of x1 rows then x2 rows (x2 may be undefined), as float64 on the host.
 std::vector<double> squared_row_norms(const at::Tensor& x1, const at::Tensor& x2);
 

@@ -358,6 +358,14 @@ def test_compile_fullgraph():
         (dict(x1=torch.tensor([[float("inf"), 0.0, 1.0, 2.0]], dtype=torch.float64)), "x1 must be finite"),
         (dict(sigma_w2=torch.ones(2, dtype=torch.float64)), "sigma_w2 must be a 0-d tensor"),
         (dict(x1=torch.randn(3, dtype=torch.float64)), "x1 must be 2-D"),
+        # Read on the host: a meta variance has no value (was read as garbage).
+        (dict(sigma_w2=torch.tensor(1.0, dtype=torch.float64, device="meta")),
+         "fc_kernel: sigma_w2 is on meta but x1 is on cpu; sigma_w2 must be on the CPU or on x1's device"),
+        # A variance that overflows float64: was std::bad_alloc (tanh's series) or an error from an
+        # internal function (elu's quadrature, at layer 1).
+        (dict(x1=torch.full((2, 4), 1e200, dtype=torch.float64), activation="tanh"),
+         "fc_kernel: the pre-activation variance of layer 0 overflows float64"),
+        (dict(sigma_w2=1e200, sigma_b2=0.1, activation="elu"), "fc_kernel: the pre-activation variance of layer 1 overflows"),
     ],
 )
 def test_bad_input_errors(kwargs, match):
