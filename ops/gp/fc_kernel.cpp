@@ -121,6 +121,17 @@ std::vector<c10::SymInt> fc_kernel_output_shape(
   return {outputs, x1.sym_size(0), x2.has_value() ? x2->sym_size(0) : x1.sym_size(0)};
 }
 
+void check_fc_kernel_grad(
+    const char* op, const at::Tensor& grad, const FcKernelConfig& config, const at::Tensor& x1,
+    const std::optional<at::Tensor>& x2) {
+  checks::floating(op, "grad", grad);
+  checks::same_dtype(op, "grad", grad, "x1", x1);
+  checks::same_device(op, "grad", grad, "x1", x1);
+  const auto shape = fc_kernel_output_shape(config, x1, x2);
+  TORCH_CHECK(grad.sym_sizes() == c10::SymIntArrayRef(shape), op, ": grad must have the output's shape ", shape,
+              ", got ", grad.sym_sizes());
+}
+
 void check_layer_variance(double q, int64_t layer) {
   TORCH_CHECK(
       std::isfinite(q), "fc_kernel: the pre-activation variance of layer ", layer, " overflows float64 (q = ", q,

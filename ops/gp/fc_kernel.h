@@ -66,6 +66,12 @@ std::pair<double, double> check_fc_kernel_values(
 std::vector<c10::SymInt> fc_kernel_output_shape(
     const FcKernelConfig& config, const at::Tensor& x1, const std::optional<at::Tensor>& x2);
 
+// The backward's grad: x1's dtype and device, fc_kernel's output shape (every kernel reads it
+// through raw pointers, so a smaller grad would be read out of bounds).
+void check_fc_kernel_grad(
+    const char* op, const at::Tensor& grad, const FcKernelConfig& config, const at::Tensor& x1,
+    const std::optional<at::Tensor>& x2);
+
 // Per-row quantities of the first pass, on the host, for rows = x1 rows then x2 rows (x2 rows
 // absent when x2 is None). Computed in float64.
 struct RowTables {

@@ -499,3 +499,27 @@ def test_series_tiles_agree_with_diagonal_and_float32(activation):
     # rows other than through the shared truncation, which only adds terms).
     block = torch.stack(fc_kernel(x1[5:9], x2, **kwargs))
     torch.testing.assert_close(block, torch.stack(fc_kernel(x1, x2, **kwargs))[:, 5:9], rtol=1e-12, atol=1e-13)
+
+
+def test_backward_op_checks_grad(device):
+    # The private backward reads grad through raw pointers on every device: a grad of another
+    # shape (the CUDA kernel did not check it) or dtype is a named error, on meta too.
+    backward = torch.ops.statmech._fc_kernel_backward
+    x1, x2 = (x.to(device) for x in _data(3, 5, 4))
+    w, b = (torch.tensor(v, dtype=torch.float64, device=device) for v in (1.5, 0.1))
+    rest = (2, "tanh", None, "ntk", 1.0, True, True, False, [True] * 4)
+    grad = torch.ones(2, 3, 5, dtype=torch.float64, device=device)
+    assert [tuple(g.shape) for g in backward(grad, x1, x2, w, b, *rest)] == [(3, 4), (5, 4), (), ()]
+    for dev in (device, "meta"):
+        args = [t.to(dev) for t in (x1, x2, w, b)]
+        with pytest.raises(RuntimeError, match=r"_fc_kernel_backward: grad must have the output's shape"):
+            backward(grad[:, :, :2].to(dev), *args, *rest)
+        with pytest.raises(RuntimeError, match="_fc_kernel_backward: grad has dtype Float but x1 has dtype Double"):
+            backward(grad.float().to(dev), *args, *rest)
+
+
+def test_ntk_predict_checks_targets():
+    x = torch.randn(4, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"ntk_predict: y_train must be \[N\] or \[N, k\] with N = x_train.shape\[0\] = 4"):
+        statmech.gp.ntk_predict(x, torch.zeros(5, dtype=torch.float64), x, depth=2, activation="relu", sigma_w2=2.0,
+                                sigma_b2=0.1)

@@ -288,8 +288,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fc_kernel_backward_cu
   const FcKernelConfig config = check_fc_kernel_inputs(
       op, x1, x2, sigma_w2, sigma_b2, depth, std::string(activation), activation_parameter,
       std::string(parameterization), width, nngp, ntk, diagonal);
-  checks::floating(op, "grad", grad);
-  checks::same_device(op, "grad", grad, "x1", x1);
+  check_fc_kernel_grad(op, grad, config, x1, x2);
   if (uses_quadrature_path(config.activation)) {
     check_fc_kernel_values(op, x1, x2, sigma_w2, sigma_b2);
     return fc_kernel_quadrature_backward(
