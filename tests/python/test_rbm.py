@@ -635,3 +635,17 @@ def test_edge_inputs_give_empty_or_exact_results():
     # Integer betas truncate the schedule to 0, ..., 0, 1 (was returned silently).
     with pytest.raises(ValueError, match="rbm_ais_default_betas: dtype must be a floating dtype"):
         ops.rbm_ais_default_betas(torch.int64)
+
+
+def test_module_edge_inputs_raise_named_errors():
+    gauss = GaussianBernoulliRBM(4, 3, dtype=torch.float64)
+    # Was a ZeroDivisionError inside the loop.
+    with pytest.raises(ValueError, match=r"GaussianBernoulliRBM.fit: data must be 2-D \[N, visible\] with at least one row"):
+        gauss.fit(torch.zeros(0, 4, dtype=torch.float64), epochs=1, progress=False)
+    # The unbiased variance of one row is NaN: was silently NaN log variances.
+    with pytest.raises(ValueError, match="GaussianBernoulliRBM.init_from_data: .* at least two rows"):
+        gauss.init_from_data(torch.ones(1, 4, dtype=torch.float64))
+    for model in (gauss, RBM(4, 3, dtype=torch.float64)):
+        with pytest.raises(ValueError, match="initial_visible: n .* must be >= 0, got -1"):
+            model.sample(-1, steps=1)
+        assert model.sample(0, steps=1).shape == (0, 4)
