@@ -9,6 +9,7 @@
 #include "ops/rbm/sampling.h"
 
 #include <ATen/ATen.h>
+#include <ATen/MemoryOverlap.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/autograd/VariableTypeUtils.h>
 #include <torch/csrc/autograd/autograd_not_implemented_fallback.h>
@@ -61,6 +62,25 @@ void check_train_sgd_inputs(
   TORCH_CHECK(
       std::isfinite(s.weight_decay) && s.weight_decay >= 0, kOp, ": weight_decay must be finite and >= 0, got ",
       s.weight_decay);
+}
+
+void check_train_sgd_no_overlap(
+    const at::Tensor& weight, const at::Tensor& visible_bias, const at::Tensor& hidden_bias,
+    const at::Tensor& weight_velocity, const at::Tensor& visible_bias_velocity, const at::Tensor& hidden_bias_velocity) {
+  const at::Tensor* mutated[] = {&weight, &visible_bias, &hidden_bias, &weight_velocity, &visible_bias_velocity, &hidden_bias_velocity};
+  const char* names[] = {"weight", "visible_bias", "hidden_bias", "weight_velocity", "visible_bias_velocity", "hidden_bias_velocity"};
+  for (size_t i = 0; i < 6; ++i) {
+    TORCH_CHECK(
+        at::has_internal_overlap(*mutated[i]) != at::MemOverlap::Yes, kOp, ": ", names[i],
+        " is updated in place but several of its elements share memory (an expanded tensor?); pass a tensor that "
+        "owns its elements (.clone())");
+    for (size_t j = 0; j < i; ++j) {
+      const at::MemOverlapStatus status = at::get_overlap_status(*mutated[i], *mutated[j]);
+      TORCH_CHECK(
+          status != at::MemOverlapStatus::Full && status != at::MemOverlapStatus::Partial, kOp, ": ", names[i],
+          " and ", names[j], " share memory, but both are updated in place; pass separate tensors");
+    }
+  }
 }
 
 int64_t train_sgd_chains(const at::Tensor& data, const std::optional<at::Tensor>& chain_start, const SgdSettings& s) {
@@ -181,6 +201,7 @@ std::tuple<at::Tensor, at::Tensor> train_sgd_aten(
     const std::optional<at::Tensor>& chain_start, const SgdSettings& s, std::optional<at::Generator> generator) {
   check_train_sgd_inputs(
       data, weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity, chain_start, s);
+  check_train_sgd_no_overlap(weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity);
   check_binary(data);
   AtenPasses passes{std::move(generator), s.mean_field, at::zeros({2}, data.options().dtype(at::kDouble))};
   return train_sgd_loop(

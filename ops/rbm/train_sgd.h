@@ -45,6 +45,13 @@ void check_train_sgd_inputs(
     const at::Tensor& weight_velocity, const at::Tensor& visible_bias_velocity, const at::Tensor& hidden_bias_velocity,
     const std::optional<at::Tensor>& chain_start, const SgdSettings& settings);
 
+// The six tensors updated in place must not overlap themselves (expanded) or each other (a
+// velocity aliasing its parameter): each update would read values another has already written.
+// Real kernels only (meta tensors have no memory to compare).
+void check_train_sgd_no_overlap(
+    const at::Tensor& weight, const at::Tensor& visible_bias, const at::Tensor& hidden_bias,
+    const at::Tensor& weight_velocity, const at::Tensor& visible_bias_velocity, const at::Tensor& hidden_bias_velocity);
+
 // The step loop on ATen passes (any device, any layout); checks its inputs, data binary included.
 std::tuple<at::Tensor, at::Tensor> train_sgd_aten(
     const at::Tensor& data, at::Tensor& weight, at::Tensor& visible_bias, at::Tensor& hidden_bias,
