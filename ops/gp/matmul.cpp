@@ -42,14 +42,16 @@ at::Tensor fc_kernel_matmul_composite(
   }
   const at::Tensor rhs = v.dim() == 1 ? v.unsqueeze(1) : v;
   std::vector<at::Tensor> blocks;
-  for (int64_t start = 0; start < n; start += block_size) {
+  // At least one (possibly empty) block, so that an empty x1 still gives an output in the
+  // autograd graph, as ATen's ops do.
+  for (int64_t start = 0; start < n || blocks.empty(); start += block_size) {
     const at::Tensor rows = x1.slice(0, start, std::min(n, start + block_size));
     const at::Tensor k = fc_kernel(
         rows, columns, sigma_w2, sigma_b2, depth, std::string(activation), activation_parameter,
         std::string(parameterization), width, nngp, !nngp, false)[0];
     blocks.push_back(at::mm(k, rhs));
   }
-  at::Tensor out = blocks.empty() ? at::zeros({0, rhs.size(1)}, v.options()) : at::cat(blocks, 0);
+  at::Tensor out = at::cat(blocks, 0);
   return v.dim() == 1 ? out.squeeze(1) : out;
 }
 

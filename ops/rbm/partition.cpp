@@ -126,7 +126,9 @@ at::Tensor rbm_pseudo_likelihood(
   const int64_t per_row = std::max<int64_t>(1, n_visible * weight.size(1));
   const int64_t rows = std::max<int64_t>(1, (int64_t{1} << 24) / per_row);
   std::vector<at::Tensor> parts;
-  for (int64_t begin = 0; begin < batch; begin += rows) {
+  // At least one (possibly empty) chunk, so that an empty batch still gives an output in the
+  // autograd graph, as ATen's ops do.
+  for (int64_t begin = 0; begin < batch || parts.empty(); begin += rows) {
     const int64_t end = std::min(batch, begin + rows);
     const at::Tensor xs = x.slice(0, begin, end);
     const at::Tensor ds = flip.slice(0, begin, end);
@@ -134,7 +136,7 @@ at::Tensor rbm_pseudo_likelihood(
     const at::Tensor delta = -visible_bias * ds - (at::softplus(moved) - base_softplus.slice(0, begin, end).unsqueeze(1)).sum(2);
     parts.push_back(at::log_sigmoid(delta).sum(1));
   }
-  return parts.empty() ? at::zeros({0}, visible.options()) : at::cat(parts);
+  return at::cat(parts);
 }
 
 // E(v, h) for each row; with visible_log_variance the Gaussian-Bernoulli energy.

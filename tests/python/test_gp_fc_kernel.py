@@ -382,6 +382,14 @@ def test_empty_inputs():
     x = torch.zeros(0, 3, dtype=torch.float64)
     nngp, ntk = fc_kernel(x, depth=2, activation="relu", sigma_w2=1.0, sigma_b2=0.0)
     assert nngp.shape == (0, 0) and ntk.shape == (0, 0)
+    # No rows of x1: an empty product still in the autograd graph (was a detached zeros: backward
+    # raised "does not require grad").
+    v = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
+    out = fc_kernel_matmul(x, torch.randn(4, 3, dtype=torch.float64), v, depth=2, activation="relu", sigma_w2=1.0,
+                           sigma_b2=0.1)
+    assert out.shape == (0, 2) and out.requires_grad
+    out.sum().backward()
+    assert torch.equal(v.grad, torch.zeros_like(v))
 
 
 @pytest.mark.parametrize("activation", ["relu", "erf", "tanh"])

@@ -632,6 +632,12 @@ def test_edge_inputs_give_empty_or_exact_results():
     # betas on the CPU drive a model on any device, and a meta model traces with them.
     log_z = ops.rbm_ais(*_on_meta(W, a, c, a), torch.linspace(0, 1, 5, dtype=torch.float64), 3)
     assert [tuple(t.shape) for t in log_z] == [(), (), (), (3,)] and log_z[0].is_meta
+    # An empty batch stays in the autograd graph (was a detached zeros([0]): backward raised).
+    W.requires_grad_()
+    empty = ops.rbm_pseudo_likelihood(binary(0, 5), W, a, c)
+    assert empty.shape == (0,) and empty.requires_grad
+    empty.sum().backward()
+    assert torch.equal(W.grad, torch.zeros_like(W))
     # Integer betas truncate the schedule to 0, ..., 0, 1 (was returned silently).
     with pytest.raises(ValueError, match="rbm_ais_default_betas: dtype must be a floating dtype"):
         ops.rbm_ais_default_betas(torch.int64)
