@@ -38,7 +38,10 @@ at::Tensor fc_kernel_matmul_composite(
   const bool nngp = kernel == "nngp";
   if (block_size == 0) {
     constexpr int64_t kBlockElements = int64_t{1} << 23; // 64 MiB of float64 kernel
-    block_size = std::max<int64_t>(1, kBlockElements / std::max<int64_t>(m, 1));
+    // At most 2^19 rows: a block is one fc_kernel call, and the CUDA kernel covers about 2^20 rows
+    // of x1 per launch.
+    constexpr int64_t kMaxBlockRows = int64_t{1} << 19;
+    block_size = std::clamp<int64_t>(kBlockElements / std::max<int64_t>(m, 1), 1, kMaxBlockRows);
   }
   const at::Tensor rhs = v.dim() == 1 ? v.unsqueeze(1) : v;
   std::vector<at::Tensor> blocks;

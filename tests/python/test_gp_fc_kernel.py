@@ -531,3 +531,19 @@ def test_ntk_predict_checks_targets():
     with pytest.raises(ValueError, match=r"ntk_predict: y_train must be \[N\] or \[N, k\] with N = x_train.shape\[0\] = 4"):
         statmech.gp.ntk_predict(x, torch.zeros(5, dtype=torch.float64), x, depth=2, activation="relu", sigma_w2=2.0,
                                 sigma_b2=0.1)
+
+
+def test_cuda_rows_beyond_one_launch(device):
+    if device.type != "cuda":
+        pytest.skip("the CUDA kernel's launch limit")
+    # The rows of x1 go on gridDim.y (<= 65535 tiles of 16 rows): beyond, a named error instead of
+    # "invalid configuration argument"; fc_kernel_matmul's automatic blocks stay below it.
+    n = 65535 * 16 + 1
+    x1 = torch.randn(n, 2, dtype=torch.float64, device=device)
+    x2 = torch.randn(3, 2, dtype=torch.float64, device=device)
+    with pytest.raises(RuntimeError, match=r"fc_kernel \(CUDA\): x1 has 1048561 rows, more than the 1048560"):
+        fc_kernel(x1, x2, depth=1, activation="relu", sigma_w2=2.0, sigma_b2=0.1)
+    v = torch.randn(3, dtype=torch.float64, device=device)
+    out = fc_kernel_matmul(x1, x2, v, depth=1, activation="relu", sigma_w2=2.0, sigma_b2=0.1)
+    tail = fc_kernel(x1[-5:], x2, depth=1, activation="relu", sigma_w2=2.0, sigma_b2=0.1)[1] @ v
+    torch.testing.assert_close(out[-5:], tail)
