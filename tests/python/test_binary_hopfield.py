@@ -678,3 +678,16 @@ def test_dense_memory_huge_degree_runs_in_log_time():
     assert torch.equal(out.state, torch.ones(2, 1))
     assert torch.equal(out.energy, -torch.ones(2))
     assert out.converged.all()
+
+
+def test_module_inputs_are_checked_where_they_are_given():
+    # store with the wrong number of neurons raised a broadcasting error; the dynamics' settings
+    # were accepted and failed at the first forward.
+    with pytest.raises(ValueError, match=r"BinaryHopfield.store: patterns must be \[P, 5\], got \[3, 6\]"):
+        statmech.nn.BinaryHopfield(5).store(torch.ones(3, 6))
+    with pytest.raises(ValueError, match="BinaryHopfield: max_sweeps must be >= 0"):
+        statmech.nn.BinaryHopfield(5, max_sweeps=-1)
+    with pytest.raises(ValueError, match="DenseAssociativeMemory: degree must be >= 1"):
+        statmech.nn.DenseAssociativeMemory(5, degree=0)
+    with pytest.raises(ValueError, match="DenseAssociativeMemory: beta must be finite and > 0"):
+        statmech.nn.DenseAssociativeMemory(5, beta=float("nan"))
