@@ -24,6 +24,8 @@
 #include <torch/csrc/autograd/autograd_not_implemented_fallback.h>
 #include <torch/library.h>
 
+#include <utility>
+
 namespace statmech::rbm {
 namespace {
 
@@ -85,6 +87,28 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> cd_forward(
 std::tuple<at::Tensor, at::Tensor, at::Tensor> cd_backward(
     const at::Tensor& grad, const at::Tensor& visible, const at::Tensor& chain_end,
     const at::Tensor& data_probability, const at::Tensor& model_probability, std::array<bool, 3> output_mask) {
+  // The private op is callable on its own: its saved tensors must fit together (a mismatch raised
+  // ATen's GEMM errors; no rows gave NaN means).
+  constexpr const char* op = "_rbm_contrastive_divergence_backward";
+  checks::floating(op, "grad", grad);
+  TORCH_CHECK(grad.dim() == 0, op, ": grad must be 0-D (the loss is a scalar), got shape ", grad.sym_sizes());
+  checks::floating(op, "visible", visible);
+  checks::rank(op, "visible", visible, 2, "[batch, visible]");
+  checks::rank(op, "chain_end", chain_end, 2, "[chains, visible]");
+  checks::size(op, "chain_end", chain_end, 1, visible.sym_size(1), "the number of visible units visible.size(1)");
+  checks::rank(op, "data_hidden_probability", data_probability, 2, "[batch, hidden]");
+  checks::size(op, "data_hidden_probability", data_probability, 0, visible.sym_size(0), "the batch size visible.size(0)");
+  checks::rank(op, "model_hidden_probability", model_probability, 2, "[chains, hidden]");
+  checks::size(op, "model_hidden_probability", model_probability, 0, chain_end.sym_size(0), "the number of chains chain_end.size(0)");
+  checks::size(op, "model_hidden_probability", model_probability, 1, data_probability.sym_size(1), "the number of hidden units data_hidden_probability.size(1)");
+  TORCH_SYM_CHECK(visible.sym_size(0).sym_gt(0), op, ": visible needs at least one row, got shape ", visible.sym_sizes());
+  TORCH_SYM_CHECK(chain_end.sym_size(0).sym_gt(0), op, ": chain_end needs at least one row, got shape ", chain_end.sym_sizes());
+  for (const auto& [name, t] : {std::pair<const char*, const at::Tensor&>{"chain_end", chain_end},
+                                {"data_hidden_probability", data_probability},
+                                {"model_hidden_probability", model_probability}}) {
+    checks::same_dtype(op, name, t, "visible", visible);
+    checks::same_device(op, name, t, "visible", visible);
+  }
   const double batch = static_cast<double>(visible.size(0));
   const double chains = static_cast<double>(chain_end.size(0));
   const at::Tensor g = grad.to(visible.scalar_type());

@@ -655,3 +655,17 @@ def test_module_edge_inputs_raise_named_errors():
         with pytest.raises(ValueError, match="initial_visible: n .* must be >= 0, got -1"):
             model.sample(-1, steps=1)
         assert model.sample(0, steps=1).shape == (0, 4)
+
+
+def test_private_cd_backward_checks_that_its_inputs_fit():
+    backward = torch.ops.statmech._rbm_contrastive_divergence_backward
+    v = binary(4, 5)
+    pd, pm = torch.rand(4, 3, dtype=v.dtype), torch.rand(6, 3, dtype=v.dtype)
+    g = torch.tensor(1.0, dtype=v.dtype)
+    assert [tuple(t.shape) for t in backward(g, v, binary(6, 5), pd, pm, [True] * 3)] == [(5, 3), (5,), (3,)]
+    with pytest.raises(RuntimeError, match=r"model_hidden_probability.size\(0\) must equal the number of chains"):
+        backward(g, v, binary(6, 5), pd, pm[:2], [True] * 3)  # was ATen's "shapes cannot be multiplied"
+    with pytest.raises(RuntimeError, match=r"chain_end.size\(1\) must equal the number of visible units"):
+        backward(g, v, binary(6, 4), pd, pm, [True] * 3)
+    with pytest.raises(RuntimeError, match="_rbm_contrastive_divergence_backward: visible needs at least one row"):
+        backward(g, v[:0], binary(6, 5), pd[:0], pm, [True] * 3)  # was NaN gradients
