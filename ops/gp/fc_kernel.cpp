@@ -43,6 +43,10 @@ void check_sigma(const char* op, const char* name, const at::Tensor& sigma, cons
   TORCH_CHECK(sigma.dim() == 0, op, ": ", name, " must be a 0-d tensor (a variance) or a float, got shape ",
               sigma.sym_sizes());
   checks::same_dtype(op, name, sigma, "x1", x1);
+  // Its value is read on the host: a CPU scalar or one on x1's device, never a tensor without data.
+  TORCH_CHECK(
+      sigma.device() == x1.device() || sigma.is_cpu(), op, ": ", name, " is on ", sigma.device(), " but x1 is on ",
+      x1.device(), "; ", name, " must be on the CPU or on x1's device");
 }
 
 } // namespace
@@ -117,6 +121,24 @@ std::vector<c10::SymInt> fc_kernel_output_shape(
   return {outputs, x1.sym_size(0), x2.has_value() ? x2->sym_size(0) : x1.sym_size(0)};
 }
 
+void check_fc_kernel_grad(
+    const char* op, const at::Tensor& grad, const FcKernelConfig& config, const at::Tensor& x1,
+    const std::optional<at::Tensor>& x2) {
+  checks::floating(op, "grad", grad);
+  checks::same_dtype(op, "grad", grad, "x1", x1);
+  checks::same_device(op, "grad", grad, "x1", x1);
+  const auto shape = fc_kernel_output_shape(config, x1, x2);
+  TORCH_CHECK(grad.sym_sizes() == c10::SymIntArrayRef(shape), op, ": grad must have the output's shape ", shape,
+              ", got ", grad.sym_sizes());
+}
+
+void check_layer_variance(double q, int64_t layer) {
+  TORCH_CHECK(
+      std::isfinite(q), "fc_kernel: the pre-activation variance of layer ", layer, " overflows float64 (q = ", q,
+      "); sigma_w2, sigma_b2 or the squared norms |x|^2 / features are too large for this depth (rescale x1 / x2 "
+      "or lower the variances)");
+}
+
 std::vector<double> squared_row_norms(const at::Tensor& x1, const at::Tensor& x2) {
   const double inverse_features = 1.0 / static_cast<double>(x1.size(1));
   auto norms = x1.to(at::kDouble).square().sum(1).mul_(inverse_features);
@@ -180,6 +202,7 @@ RowTables row_tables(
       smallest = std::min(smallest, std::max(t.q[r * stride + l], kSmallestVariance));
     }
     int64_t terms = 1, coarse_terms = 1;
+    check_layer_variance(largest, l);
     if (rows > 0) {
       const double coarse = sink ? sink->coarse_tolerance : 0.0;
       const dual::RowSeries high =

@@ -66,6 +66,12 @@ std::pair<double, double> check_fc_kernel_values(
 std::vector<c10::SymInt> fc_kernel_output_shape(
     const FcKernelConfig& config, const at::Tensor& x1, const std::optional<at::Tensor>& x2);
 
+// The backward's grad: x1's dtype and device, fc_kernel's output shape (every kernel reads it
+// through raw pointers, so a smaller grad would be read out of bounds).
+void check_fc_kernel_grad(
+    const char* op, const at::Tensor& grad, const FcKernelConfig& config, const at::Tensor& x1,
+    const std::optional<at::Tensor>& x2);
+
 // Per-row quantities of the first pass, on the host, for rows = x1 rows then x2 rows (x2 rows
 // absent when x2 is None). Computed in float64.
 struct RowTables {
@@ -97,6 +103,10 @@ struct CoefficientSink {
 RowTables row_tables(
     const FcKernelConfig& config, const std::vector<double>& squared_norms, double sigma_w2, double sigma_b2,
     bool for_backward, bool single_precision, const CoefficientSink* sink = nullptr);
+
+// A layer's pre-activation variance must be finite: one that overflows float64 (huge sigma_w2,
+// sigma_b2 or squared norms |x|^2 / d, compounded over the layers) has no series or quadrature.
+void check_layer_variance(double q, int64_t layer);
 
 // |x_r|^2 / d of x1 rows then x2 rows (x2 may be undefined), as float64 on the host.
 std::vector<double> squared_row_norms(const at::Tensor& x1, const at::Tensor& x2);

@@ -459,6 +459,7 @@ Rows row_pass(const FcKernelConfig& config, const std::vector<double>& norms, do
     for (int64_t r = begin; r < end; ++r) {
       t.q[r * stride] = w * norms[r] + b;
       for (int64_t l = 0; l < depth; ++l) {
+        check_layer_variance(t.q[r * stride + l], l);
         const dual::Moments m = dual::moments(config.activation, std::max(t.q[r * stride + l], kSmallestVariance));
         t.q[r * stride + l + 1] = w * m.second + b;
         t.second[r * depth + l] = m.second;

@@ -38,18 +38,23 @@ at::Tensor fc_kernel_matmul_composite(
   const bool nngp = kernel == "nngp";
   if (block_size == 0) {
     constexpr int64_t kBlockElements = int64_t{1} << 23; // 64 MiB of float64 kernel
-    block_size = std::max<int64_t>(1, kBlockElements / std::max<int64_t>(m, 1));
+    // At most 2^19 rows: a block is one fc_kernel call, and the CUDA kernel covers about 2^20 rows
+    // of x1 per launch.
+    constexpr int64_t kMaxBlockRows = int64_t{1} << 19;
+    block_size = std::clamp<int64_t>(kBlockElements / std::max<int64_t>(m, 1), 1, kMaxBlockRows);
   }
   const at::Tensor rhs = v.dim() == 1 ? v.unsqueeze(1) : v;
   std::vector<at::Tensor> blocks;
-  for (int64_t start = 0; start < n; start += block_size) {
+  // At least one (possibly empty) block, so that an empty x1 still gives an output in the
+  // autograd graph, as ATen's ops do.
+  for (int64_t start = 0; start < n || blocks.empty(); start += block_size) {
     const at::Tensor rows = x1.slice(0, start, std::min(n, start + block_size));
     const at::Tensor k = fc_kernel(
         rows, columns, sigma_w2, sigma_b2, depth, std::string(activation), activation_parameter,
         std::string(parameterization), width, nngp, !nngp, false)[0];
     blocks.push_back(at::mm(k, rhs));
   }
-  at::Tensor out = blocks.empty() ? at::zeros({0, rhs.size(1)}, v.options()) : at::cat(blocks, 0);
+  at::Tensor out = at::cat(blocks, 0);
   return v.dim() == 1 ? out.squeeze(1) : out;
 }
 

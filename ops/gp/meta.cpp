@@ -24,9 +24,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fc_kernel_backward_me
     const at::Tensor& sigma_b2, int64_t depth, c10::string_view activation,
     std::optional<double> activation_parameter, c10::string_view parameterization, double width, bool nngp,
     bool ntk, bool diagonal, std::array<bool, 4> output_mask) {
-  check_fc_kernel_inputs(
+  const FcKernelConfig config = check_fc_kernel_inputs(
       "_fc_kernel_backward", x1, x2, sigma_w2, sigma_b2, depth, std::string(activation), activation_parameter,
       std::string(parameterization), width, nngp, ntk, diagonal);
+  check_fc_kernel_grad("_fc_kernel_backward", grad, config, x1, x2);
   return {
       output_mask[0] ? at::empty_symint(x1.sym_sizes(), x1.options()) : at::Tensor(),
       output_mask[1] && x2.has_value() ? at::empty_symint(x2->sym_sizes(), x2->options()) : at::Tensor(),

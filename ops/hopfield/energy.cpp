@@ -26,6 +26,10 @@ namespace {
 at::Tensor hopfield_energy(
     const at::Tensor& state, const at::Tensor& key, const at::Tensor& beta, const std::optional<at::Tensor>& mask) {
   check_patterns("hopfield_energy", "state", state, key, nullptr, beta, mask);
+  // log sum_i exp(.) and log N over no stored pattern: -inf - (-inf), undefined.
+  TORCH_SYM_CHECK(
+      key.sym_size(-2).sym_gt(0), "hopfield_energy: key must hold at least one stored pattern (S >= 1; the energy's ",
+      "log-sum-exp over no pattern is undefined), got key shape ", key.sym_sizes());
   at::Tensor b = beta.to(state.scalar_type());
   if (b.dim() == 1) {
     b = b.unsqueeze(-1); // [heads, 1], broadcast over [..., heads, L]

@@ -31,9 +31,18 @@ void check_tempering(
       state.sym_size(1).sym_eq(static_cast<int64_t>(temperatures.size())), op,
       ": state.size(1) must equal the number of temperatures = ", temperatures.size(), ", got shape ",
       state.sym_sizes());
+  // At least one replica before state.select(1, 0) below.
+  check_temperatures(op, temperatures, 1);
+  // The neuron counts against state.size(2), named as such, before the checks on one replica.
+  if (weight.dim() == 2 || weight.dim() == 3) {
+    checks::size(op, "weight", weight, weight.dim() - 1, state.sym_size(2), "the number of neurons state.size(2)");
+  }
+  if (threshold.has_value() && threshold->defined() && (threshold->dim() == 1 || threshold->dim() == 2)) {
+    checks::size(
+        op, "threshold", *threshold, threshold->dim() - 1, state.sym_size(2), "the number of neurons state.size(2)");
+  }
   // The network checks on one replica's view, [batch, N].
   check_network(op, state.select(1, 0), weight, threshold);
-  check_temperatures(op, temperatures, 1);
   TORCH_CHECK(sweeps >= 0, op, ": sweeps must be >= 0, got ", sweeps);
 }
 

@@ -5,9 +5,11 @@
 #include "ops/init/init.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
 #include <torch/library.h>
 
 #include <cmath>
+#include <limits>
 
 namespace statmech::init {
 namespace {
@@ -20,6 +22,15 @@ void critical_uniform(at::Tensor& tensor, double sigma_w2, std::optional<at::Gen
   }
   const int64_t fan_in = tensor.numel() / tensor.size(0);
   const double bound = std::sqrt(3.0 * sigma_w2 / static_cast<double>(fan_in));
+  double largest = 0;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, tensor.scalar_type(), "critical_uniform_", [&] {
+    largest = static_cast<double>(std::numeric_limits<scalar_t>::max());
+  });
+  // uniform_ needs the width 2a of [-a, a) to be representable too.
+  TORCH_CHECK(
+      std::isfinite(bound) && bound <= largest / 2, kCriticalUniformOp, ": sigma_w2 = ", sigma_w2,
+      " puts the range [-a, a), a = sqrt(3 sigma_w2 / fan_in) = ", bound, ", beyond what ", tensor.scalar_type(),
+      " holds (width up to ", largest, ")");
   tensor.uniform_(-bound, bound, generator);
 }
 

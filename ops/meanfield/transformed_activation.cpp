@@ -34,7 +34,9 @@ at::Tensor apply_named(const at::Tensor& x, const std::string& name, double para
     return at::abs(x);
   }
   if (name == "step") {
-    return at::gt(x, 0).to(x.scalar_type());
+    // 1 where x > 0, else 0, through sign (zero gradient) rather than a comparison, so the result
+    // stays in the autograd graph like torch.sign's: a comparison would drop requires_grad.
+    return at::sign(x).clamp_min(0);
   }
   if (name == "sign") {
     return at::sign(x);

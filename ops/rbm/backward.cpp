@@ -17,6 +17,7 @@
 #include <torch/library.h>
 
 #include <array>
+#include <utility>
 
 namespace statmech::rbm {
 namespace {
@@ -37,6 +38,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rbm_free_energy_backw
   checks::size(op, "hidden_probability", hidden_probability, 1, weight.sym_size(1), "the number of hidden units weight.size(1)");
   checks::same_dtype(op, "grad", grad, "visible", visible);
   checks::same_device(op, "grad", grad, "visible", visible);
+  // The saved tensors must fit together too (a mismatch gave gradients of the wrong shapes).
+  checks::rank(op, "visible", visible, 2, "[batch, visible]");
+  checks::rank(op, "weight", weight, 2, "[visible, hidden]");
+  checks::size(op, "weight", weight, 0, visible.sym_size(1), "the number of visible units visible.size(1)");
+  checks::rank(op, "visible_bias", visible_bias, 1, "[visible]");
+  checks::size(op, "visible_bias", visible_bias, 0, visible.sym_size(1), "the number of visible units visible.size(1)");
+  for (const auto& [name, t] : {std::pair<const char*, const at::Tensor&>{"weight", weight},
+                                {"visible_bias", visible_bias}, {"hidden_probability", hidden_probability}}) {
+    checks::same_dtype(op, name, t, "visible", visible);
+    checks::same_device(op, name, t, "visible", visible);
+  }
 
   const at::Tensor neg_grad = grad.neg(); // [batch]
   const at::Tensor& scaled = hidden_probability.mul_(neg_grad.unsqueeze(1)); // p' = -g * p

@@ -24,6 +24,8 @@
 #include <torch/csrc/autograd/autograd_not_implemented_fallback.h>
 #include <torch/library.h>
 
+#include <utility>
+
 namespace statmech::rbm {
 namespace {
 
@@ -38,6 +40,14 @@ void check_inputs(
     check_visible_state(kOp, "chain_start", *chain_start, weight, 2, "[chains, visible]");
   }
   check_steps(kOp, steps);
+  // The loss is a mean over the rows of each end of the chain: undefined without rows. Checked
+  // here, where the meta kernel sees it too.
+  TORCH_SYM_CHECK(visible.sym_size(0).sym_gt(0), kOp, ": visible needs at least one row, got shape ", visible.sym_sizes());
+  if (chain_start.has_value()) {
+    TORCH_SYM_CHECK(
+        chain_start->sym_size(0).sym_gt(0), kOp, ": chain_start needs at least one row, got shape ",
+        chain_start->sym_sizes());
+  }
 }
 
 at::Tensor bernoulli_from(const at::Tensor& probability, const std::optional<at::Generator>& generator) {
@@ -55,10 +65,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> cd_forward(
     const at::Tensor& visible_bias, const at::Tensor& hidden_bias, int64_t steps,
     std::optional<at::Generator> generator) {
   check_inputs(visible, chain_start, weight, visible_bias, hidden_bias, steps);
-  TORCH_CHECK(visible.size(0) > 0, kOp, ": visible needs at least one row, got shape ", visible.sizes());
-  TORCH_CHECK(
-      !chain_start.has_value() || chain_start->size(0) > 0, kOp, ": chain_start needs at least one row, got shape ",
-      chain_start->sizes());
   const at::Tensor data_input = at::addmm(hidden_bias, visible, weight);
   const at::Tensor data_free_energy = free_energy_from_input(visible, data_input, visible_bias);
   const at::Tensor data_probability = data_input.sigmoid();
@@ -81,6 +87,28 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> cd_forward(
 std::tuple<at::Tensor, at::Tensor, at::Tensor> cd_backward(
     const at::Tensor& grad, const at::Tensor& visible, const at::Tensor& chain_end,
     const at::Tensor& data_probability, const at::Tensor& model_probability, std::array<bool, 3> output_mask) {
+  // The private op is callable on its own: its saved tensors must fit together (a mismatch raised
+  // ATen's GEMM errors; no rows gave NaN means).
+  constexpr const char* op = "_rbm_contrastive_divergence_backward";
+  checks::floating(op, "grad", grad);
+  TORCH_CHECK(grad.dim() == 0, op, ": grad must be 0-D (the loss is a scalar), got shape ", grad.sym_sizes());
+  checks::floating(op, "visible", visible);
+  checks::rank(op, "visible", visible, 2, "[batch, visible]");
+  checks::rank(op, "chain_end", chain_end, 2, "[chains, visible]");
+  checks::size(op, "chain_end", chain_end, 1, visible.sym_size(1), "the number of visible units visible.size(1)");
+  checks::rank(op, "data_hidden_probability", data_probability, 2, "[batch, hidden]");
+  checks::size(op, "data_hidden_probability", data_probability, 0, visible.sym_size(0), "the batch size visible.size(0)");
+  checks::rank(op, "model_hidden_probability", model_probability, 2, "[chains, hidden]");
+  checks::size(op, "model_hidden_probability", model_probability, 0, chain_end.sym_size(0), "the number of chains chain_end.size(0)");
+  checks::size(op, "model_hidden_probability", model_probability, 1, data_probability.sym_size(1), "the number of hidden units data_hidden_probability.size(1)");
+  TORCH_SYM_CHECK(visible.sym_size(0).sym_gt(0), op, ": visible needs at least one row, got shape ", visible.sym_sizes());
+  TORCH_SYM_CHECK(chain_end.sym_size(0).sym_gt(0), op, ": chain_end needs at least one row, got shape ", chain_end.sym_sizes());
+  for (const auto& [name, t] : {std::pair<const char*, const at::Tensor&>{"chain_end", chain_end},
+                                {"data_hidden_probability", data_probability},
+                                {"model_hidden_probability", model_probability}}) {
+    checks::same_dtype(op, name, t, "visible", visible);
+    checks::same_device(op, name, t, "visible", visible);
+  }
   const double batch = static_cast<double>(visible.size(0));
   const double chains = static_cast<double>(chain_end.size(0));
   const at::Tensor g = grad.to(visible.scalar_type());

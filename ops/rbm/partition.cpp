@@ -113,7 +113,8 @@ at::Tensor rbm_pseudo_likelihood(
   const at::Tensor x = at::addmm(hidden_bias, visible, weight);
   const at::Tensor flip = 1 - 2 * visible;
   const at::Tensor base_softplus = at::softplus(x);
-  if (stochastic) {
+  // Without visible units there is no bit to draw; the sum over none (below) is the exact 0.
+  if (stochastic && n_visible > 0) {
     const at::Tensor index = at::randint(n_visible, {batch}, generator, visible.options().dtype(at::kLong));
     const at::Tensor d = flip.gather(1, index.unsqueeze(1)); // [batch, 1]
     const at::Tensor moved = x + d * weight.index_select(0, index);
@@ -125,7 +126,9 @@ at::Tensor rbm_pseudo_likelihood(
   const int64_t per_row = std::max<int64_t>(1, n_visible * weight.size(1));
   const int64_t rows = std::max<int64_t>(1, (int64_t{1} << 24) / per_row);
   std::vector<at::Tensor> parts;
-  for (int64_t begin = 0; begin < batch; begin += rows) {
+  // At least one (possibly empty) chunk, so that an empty batch still gives an output in the
+  // autograd graph, as ATen's ops do.
+  for (int64_t begin = 0; begin < batch || parts.empty(); begin += rows) {
     const int64_t end = std::min(batch, begin + rows);
     const at::Tensor xs = x.slice(0, begin, end);
     const at::Tensor ds = flip.slice(0, begin, end);
@@ -133,7 +136,7 @@ at::Tensor rbm_pseudo_likelihood(
     const at::Tensor delta = -visible_bias * ds - (at::softplus(moved) - base_softplus.slice(0, begin, end).unsqueeze(1)).sum(2);
     parts.push_back(at::log_sigmoid(delta).sum(1));
   }
-  return parts.empty() ? at::zeros({0}, visible.options()) : at::cat(parts);
+  return at::cat(parts);
 }
 
 // E(v, h) for each row; with visible_log_variance the Gaussian-Bernoulli energy.
@@ -184,6 +187,9 @@ at::Tensor rbm_base_rate_bias(const at::Tensor& data, double pseudocount) {
   checks::floating(op, "data", data);
   checks::rank(op, "data", data, 2, "[batch, visible]");
   TORCH_CHECK(std::isfinite(pseudocount) && pseudocount >= 0, op, ": pseudocount must be >= 0, got ", pseudocount);
+  TORCH_CHECK(
+      pseudocount > 0 || data.size(0) > 0, op,
+      ": data has no rows and pseudocount = 0, so the base rate p = 0 / 0 is undefined; pass pseudocount > 0");
   if (has_readable_values(data) && data.numel() > 0) {
     TORCH_CHECK(
         at::logical_and(data >= 0, data <= 1).all().item<bool>(), op,

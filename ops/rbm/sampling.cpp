@@ -61,6 +61,14 @@ void check_steps(const char* op, int64_t steps) {
   TORCH_CHECK(steps >= 0, op, ": steps must be >= 0, got ", steps);
 }
 
+// betas are read on the host: they may sit on the CPU or on weight's device, never on a device
+// without data (meta) while the model has data, which would read uninitialised memory.
+static void check_host_readable(const char* op, const char* name, const at::Tensor& t, const at::Tensor& weight) {
+  TORCH_CHECK(
+      t.device() == weight.device() || t.is_cpu(), op, ": ", name, " is on ", t.device(), " but weight is on ",
+      weight.device(), "; ", name, " must be on the CPU or on weight's device");
+}
+
 void check_parallel_tempering_shapes(
     const at::Tensor& visible,
     const at::Tensor& weight,
@@ -76,6 +84,9 @@ void check_parallel_tempering_shapes(
   checks::floating(op, "betas", betas);
   checks::rank(op, "betas", betas, 1, "[replicas]");
   checks::size(op, "betas", betas, 0, visible.sym_size(0), "the number of replicas visible.size(0)");
+  check_host_readable(op, "betas", betas, weight);
+  TORCH_SYM_CHECK(
+      visible.sym_size(0).sym_ge(1), op, ": visible needs at least one replica, got shape ", visible.sym_sizes());
 }
 
 void check_ais_inputs(
@@ -97,6 +108,7 @@ void check_ais_inputs(
   if (betas.has_value()) {
     checks::floating(op, "betas", *betas);
     checks::rank(op, "betas", *betas, 1, "[steps + 1]");
+    check_host_readable(op, "betas", *betas, weight);
     TORCH_SYM_CHECK(
         betas->sym_size(0).sym_ge(2), op, ": betas must hold at least 2 values (0 and 1), got shape ",
         betas->sym_sizes());
@@ -247,7 +259,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> rbm_parallel_tempering(
   constexpr const char* op = "rbm_parallel_tempering";
   check_parallel_tempering_shapes(visible, weight, visible_bias, hidden_bias, betas, steps, visible_log_variance);
   const int64_t replicas = visible.size(0);
-  TORCH_CHECK(replicas >= 1, op, ": visible needs at least one replica, got shape ", visible.sizes());
   {
     const at::Tensor host = betas.detach().to(at::kCPU, at::kDouble).contiguous();
     const double* b = host.const_data_ptr<double>();

@@ -9,12 +9,15 @@
 #include "ops/rbm/sampling.h"
 
 #include <ATen/ATen.h>
+#include <ATen/MemoryOverlap.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/autograd/VariableTypeUtils.h>
 #include <torch/csrc/autograd/autograd_not_implemented_fallback.h>
 #include <torch/library.h>
 
 #include <cmath>
+#include <utility>
+#include <vector>
 
 namespace statmech::rbm {
 
@@ -80,6 +83,36 @@ void check_train_sgd_inputs(
 VisibleVariance visible_variance(
     const std::optional<at::Tensor>& visible_log_variance, const std::optional<at::Tensor>& visible_log_variance_velocity) {
   return {visible_log_variance.value_or(at::Tensor()), visible_log_variance_velocity.value_or(at::Tensor())};
+}
+
+void check_train_sgd_no_overlap(
+    const at::Tensor& weight, const at::Tensor& visible_bias, const at::Tensor& hidden_bias,
+    const at::Tensor& weight_velocity, const at::Tensor& visible_bias_velocity, const at::Tensor& hidden_bias_velocity,
+    const VisibleVariance& variance) {
+  std::vector<std::pair<const at::Tensor*, const char*>> mutated = {
+      {&weight, "weight"},
+      {&visible_bias, "visible_bias"},
+      {&hidden_bias, "hidden_bias"},
+      {&weight_velocity, "weight_velocity"},
+      {&visible_bias_velocity, "visible_bias_velocity"},
+      {&hidden_bias_velocity, "hidden_bias_velocity"}};
+  if (variance.gaussian()) {
+    mutated.emplace_back(&variance.log_variance, "visible_log_variance");
+    mutated.emplace_back(&variance.velocity, "visible_log_variance_velocity");
+  }
+  for (size_t i = 0; i < mutated.size(); ++i) {
+    const auto& [tensor, name] = mutated[i];
+    TORCH_CHECK(
+        at::has_internal_overlap(*tensor) != at::MemOverlap::Yes, kOp, ": ", name,
+        " is updated in place but several of its elements share memory (an expanded tensor?); pass a tensor that "
+        "owns its elements (.clone())");
+    for (size_t j = 0; j < i; ++j) {
+      const at::MemOverlapStatus status = at::get_overlap_status(*tensor, *mutated[j].first);
+      TORCH_CHECK(
+          status != at::MemOverlapStatus::Full && status != at::MemOverlapStatus::Partial, kOp, ": ", name, " and ",
+          mutated[j].second, " share memory, but both are updated in place; pass separate tensors");
+    }
+  }
 }
 
 int64_t train_sgd_chains(const at::Tensor& data, const std::optional<at::Tensor>& chain_start, const SgdSettings& s) {
@@ -256,6 +289,8 @@ std::tuple<at::Tensor, at::Tensor> train_sgd_aten(
   check_train_sgd_inputs(
       data, weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity, chain_start, s,
       variance);
+  check_train_sgd_no_overlap(
+      weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity, variance);
   if (!variance.gaussian()) {
     check_binary(data);
   }

@@ -73,6 +73,14 @@ void check_train_sgd_inputs(
 VisibleVariance visible_variance(
     const std::optional<at::Tensor>& visible_log_variance, const std::optional<at::Tensor>& visible_log_variance_velocity);
 
+// The tensors updated in place (six, eight with a Gaussian visible layer) must not overlap
+// themselves (expanded) or each other (a velocity aliasing its parameter): each update would read
+// values another has already written. Real kernels only (meta tensors have no memory to compare).
+void check_train_sgd_no_overlap(
+    const at::Tensor& weight, const at::Tensor& visible_bias, const at::Tensor& hidden_bias,
+    const at::Tensor& weight_velocity, const at::Tensor& visible_bias_velocity, const at::Tensor& hidden_bias_velocity,
+    const VisibleVariance& variance);
+
 // The step loop on ATen passes (any device, any layout); checks its inputs, data binary included
 // (Bernoulli visible units).
 std::tuple<at::Tensor, at::Tensor> train_sgd_aten(

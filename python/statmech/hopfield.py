@@ -19,6 +19,7 @@ All loops over neurons and sweeps run in C++ (one chain per batch row, rows in p
 randomness comes from ``generator`` and is reproducible from it.
 """
 
+import math
 from typing import List, NamedTuple, Optional, Sequence
 
 import torch
@@ -122,6 +123,12 @@ def glauber(state: Tensor, weight: Tensor, temperatures: Sequence[float], thresh
 
 def geometric_schedule(t_start: float, t_end: float, sweeps: int) -> List[float]:
     """``sweeps`` temperatures decreasing geometrically from ``t_start`` to ``t_end``."""
+    if not (math.isfinite(t_start) and math.isfinite(t_end) and t_start > 0 and t_end > 0):
+        raise ValueError(
+            f"geometric_schedule: t_start and t_end must be positive, finite temperatures (a geometric schedule "
+            f"never reaches 0), got t_start={t_start}, t_end={t_end}")
+    if sweeps < 0:
+        raise ValueError(f"geometric_schedule: sweeps must be >= 0, got {sweeps}")
     if sweeps == 1:
         return [float(t_end)]
     ratio = (t_end / t_start) ** (1.0 / (sweeps - 1))

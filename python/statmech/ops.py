@@ -232,6 +232,8 @@ def rbm_train_sgd(
 def rbm_ais_default_betas(dtype: torch.dtype = torch.float64) -> Tensor:
     """The schedule of Salakhutdinov & Murray (2008): steps of 1/1000 on [0, 0.5), 1/10000 on
     [0.5, 0.9) and 1/100000 on [0.9, 1]: 14,501 values, 14,500 intermediate distributions."""
+    if not dtype.is_floating_point:
+        raise ValueError(f"rbm_ais_default_betas: dtype must be a floating dtype (betas lie in [0, 1]), got {dtype}")
     return torch.cat([
         torch.arange(0, 500, dtype=torch.float64) / 1000,
         torch.arange(5000, 9000, dtype=torch.float64) / 10000,

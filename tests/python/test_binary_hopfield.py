@@ -652,3 +652,42 @@ def test_asymmetric_weights_use_rows_for_fields():
     f = fixed @ w.T - w.diagonal() * fixed
     assert (fixed * f >= 0).all()
     assert not (fixed * (fixed @ w - w.diagonal() * fixed) >= 0).all()
+
+
+def test_edge_inputs_raise_named_errors():
+    w = torch.zeros(6, 6)
+    for tempering in (H.parallel_tempering, OPS._binary_hopfield_parallel_tempering_generic):
+        # No replica: was an IndexError from select() inside the checks.
+        with pytest.raises(RuntimeError, match="binary_hopfield_parallel_tempering: temperatures must hold at least 1"):
+            tempering(torch.ones(2, 0, 6), w, [], 1)
+        # The neurons of a [batch, replicas, N] state are its size(2), and the message says so.
+        with pytest.raises(RuntimeError, match=r"weight.size\(1\) must equal the number of neurons state.size\(2\) = 7"):
+            tempering(torch.ones(2, 2, 7), w, [1.0, 0.5], 1)
+        with pytest.raises(RuntimeError, match=r"threshold.size\(0\) must equal the number of neurons state.size\(2\)"):
+            tempering(torch.ones(2, 2, 6), w, [1.0, 0.5], 1, torch.zeros(7))
+    with pytest.raises(ValueError, match="geometric_schedule: t_start and t_end must be positive"):
+        H.geometric_schedule(3.0, 0.0, 5)  # was [3, 0, 0, 0, 0], no anneal at all
+    with pytest.raises(ValueError, match="geometric_schedule: sweeps must be >= 0"):
+        H.anneal(torch.ones(2, 5), torch.zeros(5, 5), sweeps=-1)
+
+
+def test_dense_memory_huge_degree_runs_in_log_time():
+    # x^degree by repeated squaring: a degree of 2^31 + 1 looped 2^31 times per visit (a hang).
+    # One neuron, one pattern (+1): F(+1) = 1 > F(-1) = -1, so both rows settle at +1, energy -1.
+    out = H.dense_memory_run(torch.tensor([[1.0], [-1.0]]), torch.ones(1, 1), degree=2**31 + 1, generator=gen(0))
+    assert torch.equal(out.state, torch.ones(2, 1))
+    assert torch.equal(out.energy, -torch.ones(2))
+    assert out.converged.all()
+
+
+def test_module_inputs_are_checked_where_they_are_given():
+    # store with the wrong number of neurons raised a broadcasting error; the dynamics' settings
+    # were accepted and failed at the first forward.
+    with pytest.raises(ValueError, match=r"BinaryHopfield.store: patterns must be \[P, 5\], got \[3, 6\]"):
+        statmech.nn.BinaryHopfield(5).store(torch.ones(3, 6))
+    with pytest.raises(ValueError, match="BinaryHopfield: max_sweeps must be >= 0"):
+        statmech.nn.BinaryHopfield(5, max_sweeps=-1)
+    with pytest.raises(ValueError, match="DenseAssociativeMemory: degree must be >= 1"):
+        statmech.nn.DenseAssociativeMemory(5, degree=0)
+    with pytest.raises(ValueError, match="DenseAssociativeMemory: beta must be finite and > 0"):
+        statmech.nn.DenseAssociativeMemory(5, beta=float("nan"))

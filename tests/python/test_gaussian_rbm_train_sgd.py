@@ -257,6 +257,19 @@ def test_bad_inputs_name_the_argument():
     assert z._version > version
 
 
+def test_variance_and_its_velocity_must_not_share_memory_with_the_other_updated_tensors():
+    data = real(10, 4)
+    W, a, c, z = model(4, 3)
+    uw, ua, uc, uz = velocities(W, a, c, z)
+    vel = (uw, ua, uc)
+    with pytest.raises(RuntimeError, match="rbm_train_sgd: visible_log_variance_velocity and visible_log_variance share"):
+        train_sgd(data, W, a, c, *vel, visible_log_variance=z, visible_log_variance_velocity=z)
+    with pytest.raises(RuntimeError, match="rbm_train_sgd: visible_log_variance and visible_bias share memory"):
+        train_sgd(data, W, a, c, *vel, visible_log_variance=a, visible_log_variance_velocity=uz)
+    with pytest.raises(RuntimeError, match="rbm_train_sgd: visible_log_variance is updated in place but several"):
+        train_sgd(data, W, a, c, *vel, visible_log_variance=z[:1].expand(4), visible_log_variance_velocity=uz)
+
+
 def test_opcheck():
     data = real(9, 4)
     W, a, c, z = model(4, 3)

@@ -358,6 +358,14 @@ def test_compile_fullgraph():
         (dict(x1=torch.tensor([[float("inf"), 0.0, 1.0, 2.0]], dtype=torch.float64)), "x1 must be finite"),
         (dict(sigma_w2=torch.ones(2, dtype=torch.float64)), "sigma_w2 must be a 0-d tensor"),
         (dict(x1=torch.randn(3, dtype=torch.float64)), "x1 must be 2-D"),
+        # Read on the host: a meta variance has no value (was read as garbage).
+        (dict(sigma_w2=torch.tensor(1.0, dtype=torch.float64, device="meta")),
+         "fc_kernel: sigma_w2 is on meta but x1 is on cpu; sigma_w2 must be on the CPU or on x1's device"),
+        # A variance that overflows float64: was std::bad_alloc (tanh's series) or an error from an
+        # internal function (elu's quadrature, at layer 1).
+        (dict(x1=torch.full((2, 4), 1e200, dtype=torch.float64), activation="tanh"),
+         "fc_kernel: the pre-activation variance of layer 0 overflows float64"),
+        (dict(sigma_w2=1e200, sigma_b2=0.1, activation="elu"), "fc_kernel: the pre-activation variance of layer 1 overflows"),
     ],
 )
 def test_bad_input_errors(kwargs, match):
@@ -374,6 +382,14 @@ def test_empty_inputs():
     x = torch.zeros(0, 3, dtype=torch.float64)
     nngp, ntk = fc_kernel(x, depth=2, activation="relu", sigma_w2=1.0, sigma_b2=0.0)
     assert nngp.shape == (0, 0) and ntk.shape == (0, 0)
+    # No rows of x1: an empty product still in the autograd graph (was a detached zeros: backward
+    # raised "does not require grad").
+    v = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
+    out = fc_kernel_matmul(x, torch.randn(4, 3, dtype=torch.float64), v, depth=2, activation="relu", sigma_w2=1.0,
+                           sigma_b2=0.1)
+    assert out.shape == (0, 2) and out.requires_grad
+    out.sum().backward()
+    assert torch.equal(v.grad, torch.zeros_like(v))
 
 
 @pytest.mark.parametrize("activation", ["relu", "erf", "tanh"])
@@ -491,3 +507,43 @@ def test_series_tiles_agree_with_diagonal_and_float32(activation):
     # rows other than through the shared truncation, which only adds terms).
     block = torch.stack(fc_kernel(x1[5:9], x2, **kwargs))
     torch.testing.assert_close(block, torch.stack(fc_kernel(x1, x2, **kwargs))[:, 5:9], rtol=1e-12, atol=1e-13)
+
+
+def test_backward_op_checks_grad(device):
+    # The private backward reads grad through raw pointers on every device: a grad of another
+    # shape (the CUDA kernel did not check it) or dtype is a named error, on meta too.
+    backward = torch.ops.statmech._fc_kernel_backward
+    x1, x2 = (x.to(device) for x in _data(3, 5, 4))
+    w, b = (torch.tensor(v, dtype=torch.float64, device=device) for v in (1.5, 0.1))
+    rest = (2, "tanh", None, "ntk", 1.0, True, True, False, [True] * 4)
+    grad = torch.ones(2, 3, 5, dtype=torch.float64, device=device)
+    assert [tuple(g.shape) for g in backward(grad, x1, x2, w, b, *rest)] == [(3, 4), (5, 4), (), ()]
+    for dev in (device, "meta"):
+        args = [t.to(dev) for t in (x1, x2, w, b)]
+        with pytest.raises(RuntimeError, match=r"_fc_kernel_backward: grad must have the output's shape"):
+            backward(grad[:, :, :2].to(dev), *args, *rest)
+        with pytest.raises(RuntimeError, match="_fc_kernel_backward: grad has dtype Float but x1 has dtype Double"):
+            backward(grad.float().to(dev), *args, *rest)
+
+
+def test_ntk_predict_checks_targets():
+    x = torch.randn(4, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"ntk_predict: y_train must be \[N\] or \[N, k\] with N = x_train.shape\[0\] = 4"):
+        statmech.gp.ntk_predict(x, torch.zeros(5, dtype=torch.float64), x, depth=2, activation="relu", sigma_w2=2.0,
+                                sigma_b2=0.1)
+
+
+def test_cuda_rows_beyond_one_launch(device):
+    if device.type != "cuda":
+        pytest.skip("the CUDA kernel's launch limit")
+    # The rows of x1 go on gridDim.y (<= 65535 tiles of 16 rows): beyond, a named error instead of
+    # "invalid configuration argument"; fc_kernel_matmul's automatic blocks stay below it.
+    n = 65535 * 16 + 1
+    x1 = torch.randn(n, 2, dtype=torch.float64, device=device)
+    x2 = torch.randn(3, 2, dtype=torch.float64, device=device)
+    with pytest.raises(RuntimeError, match=r"fc_kernel \(CUDA\): x1 has 1048561 rows, more than the 1048560"):
+        fc_kernel(x1, x2, depth=1, activation="relu", sigma_w2=2.0, sigma_b2=0.1)
+    v = torch.randn(3, dtype=torch.float64, device=device)
+    out = fc_kernel_matmul(x1, x2, v, depth=1, activation="relu", sigma_w2=2.0, sigma_b2=0.1)
+    tail = fc_kernel(x1[-5:], x2, depth=1, activation="relu", sigma_w2=2.0, sigma_b2=0.1)[1] @ v
+    torch.testing.assert_close(out[-5:], tail)

@@ -250,6 +250,10 @@ BAD_CALLS = [
     (lambda: init.delta_orthogonal_(torch.empty(4, 8, 3), 1.0),
      ["in_channels <= out_channels", "in_channels = 8", "out_channels = 4"]),
     (lambda: init.delta_orthogonal_(torch.empty(4, 4, 3), 0.0), ["delta_orthogonal_", "sigma_w2"]),
+    # A bound beyond the dtype: was ATen's "from is out of bounds for double" / "to - from" errors.
+    (lambda: init.critical_uniform_(torch.empty(3, 4, dtype=torch.float64), 1e308),
+     ["critical_uniform_", "sigma_w2 = 1e+308", "beyond what Double holds"]),
+    (lambda: init.critical_uniform_(torch.empty(3, 4, dtype=torch.float16), 1e10), ["critical_uniform_", "Half"]),
 ]
 
 

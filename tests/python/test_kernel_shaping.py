@@ -386,3 +386,14 @@ def test_tat_leaky_relu_side_by_side():
     p = package._get_activations_params(["leaky_relu"], method="TAT", subnet_max_func=plain)["leaky_relu"]
     assert ours.negative_slope == pytest.approx(float(p["negative_slope"]), abs=1e-7)
     assert ours.output_scale == pytest.approx(float(p["output_scale"]), abs=1e-7)
+
+
+def test_step_stays_in_the_autograd_graph():
+    # step is piecewise constant: a zero gradient, as torch.sign's, not an output cut from the graph
+    # (a comparison dropped requires_grad, so backward through a step-only path raised).
+    x = torch.tensor([-1.5, 0.0, 2.0], dtype=torch.float64, requires_grad=True)
+    y = torch.ops.statmech.transformed_activation(x, "step", 0.0, 1.0, 0.0, 0.5, 2.0)
+    assert y.requires_grad
+    assert torch.equal(y.detach(), torch.tensor([1.0, 1.0, 3.0], dtype=torch.float64))
+    y.sum().backward()
+    assert torch.equal(x.grad, torch.zeros(3, dtype=torch.float64))

@@ -450,3 +450,10 @@ def test_dropout_reproducible_from_generator(separation, device):
     assert_close(hopfield_retrieval(q, k, v, 0.7, 1, separation=separation, generator=g),
                  hopfield_retrieval(q, k, v, 0.7, 1, separation=separation))
     assert torch.equal(g.get_state(), gen(7).get_state())
+
+
+def test_energy_without_stored_patterns_is_a_named_error():
+    # log-sum-exp and log N over no pattern are undefined: was an IndexError from amax().
+    for device in ("cpu", "meta"):
+        with pytest.raises(RuntimeError, match="hopfield_energy: key must hold at least one stored pattern"):
+            hopfield_energy(torch.randn(2, 3, 4, device=device), torch.randn(2, 0, 4, device=device), 1.0)

@@ -590,3 +590,82 @@ def test_bad_input_names_the_argument(call, words):
     W, a, c = random_model(5, 3)
     with pytest.raises(RuntimeError, match=words):
         call(W, a, c, binary(4, 5))
+
+
+def _on_meta(*tensors):
+    return [t.to("meta") for t in tensors]
+
+
+@pytest.mark.parametrize(
+    "call,words",
+    [
+        # betas are read on the host: on a device without data (meta) they were read as garbage.
+        (lambda W, a, c, v: ops.rbm_ais(W, a, c, a, torch.linspace(0, 1, 5, dtype=torch.float64, device="meta"), 2),
+         "rbm_ais: betas is on meta but weight is on cpu; betas must be on the CPU or on weight's device"),
+        (lambda W, a, c, v: ops.rbm_parallel_tempering(
+            torch.stack([v, v]), W, a, c, torch.tensor([1.0, 0.5], dtype=torch.float64, device="meta")),
+         "rbm_parallel_tempering: betas is on meta but weight is on cpu"),
+        # No rows and no pseudocount: p = 0 / 0 (was a silent NaN).
+        (lambda W, a, c, v: ops.rbm_base_rate_bias(v[:0], 0.0), "rbm_base_rate_bias: data has no rows and pseudocount = 0"),
+        # The meta kernels check what the real kernels check (were: a negative-dimension error, and
+        # shapes where the real kernel raises).
+        (lambda W, a, c, v: ops.rbm_parallel_tempering(*_on_meta(v[None][:0], W, a, c, a[:0])),
+         "rbm_parallel_tempering: visible needs at least one replica"),
+        (lambda W, a, c, v: ops.rbm_contrastive_divergence(*_on_meta(v[:0]), None, *_on_meta(W, a, c)),
+         "rbm_contrastive_divergence: visible needs at least one row"),
+        (lambda W, a, c, v: ops.rbm_contrastive_divergence(*_on_meta(v, v[:0], W, a, c)),
+         "rbm_contrastive_divergence: chain_start needs at least one row"),
+    ],
+)
+def test_edge_inputs_raise_named_errors(call, words):
+    W, a, c = random_model(5, 3)
+    with pytest.raises(RuntimeError, match=words):
+        call(W, a, c, binary(4, 5))
+
+
+def test_edge_inputs_give_empty_or_exact_results():
+    W, a, c = random_model(5, 3)
+    # Stochastic pseudo-likelihood without visible units: the exact sum over no bit, 0 (was an
+    # error from randint).
+    no_units = ops.rbm_pseudo_likelihood(binary(4, 0), W[:0], a[:0], c, True, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(no_units, torch.zeros(4, dtype=torch.float64))
+    # betas on the CPU drive a model on any device, and a meta model traces with them.
+    log_z = ops.rbm_ais(*_on_meta(W, a, c, a), torch.linspace(0, 1, 5, dtype=torch.float64), 3)
+    assert [tuple(t.shape) for t in log_z] == [(), (), (), (3,)] and log_z[0].is_meta
+    # An empty batch stays in the autograd graph (was a detached zeros([0]): backward raised).
+    W.requires_grad_()
+    empty = ops.rbm_pseudo_likelihood(binary(0, 5), W, a, c)
+    assert empty.shape == (0,) and empty.requires_grad
+    empty.sum().backward()
+    assert torch.equal(W.grad, torch.zeros_like(W))
+    # Integer betas truncate the schedule to 0, ..., 0, 1 (was returned silently).
+    with pytest.raises(ValueError, match="rbm_ais_default_betas: dtype must be a floating dtype"):
+        ops.rbm_ais_default_betas(torch.int64)
+
+
+def test_module_edge_inputs_raise_named_errors():
+    gauss = GaussianBernoulliRBM(4, 3, dtype=torch.float64)
+    # Was a ZeroDivisionError inside the loop.
+    with pytest.raises(ValueError, match=r"GaussianBernoulliRBM.fit: data must be 2-D \[N, visible\] with at least one row"):
+        gauss.fit(torch.zeros(0, 4, dtype=torch.float64), epochs=1, progress=False)
+    # The unbiased variance of one row is NaN: was silently NaN log variances.
+    with pytest.raises(ValueError, match="GaussianBernoulliRBM.init_from_data: .* at least two rows"):
+        gauss.init_from_data(torch.ones(1, 4, dtype=torch.float64))
+    for model in (gauss, RBM(4, 3, dtype=torch.float64)):
+        with pytest.raises(ValueError, match="initial_visible: n .* must be >= 0, got -1"):
+            model.sample(-1, steps=1)
+        assert model.sample(0, steps=1).shape == (0, 4)
+
+
+def test_private_cd_backward_checks_that_its_inputs_fit():
+    backward = torch.ops.statmech._rbm_contrastive_divergence_backward
+    v = binary(4, 5)
+    pd, pm = torch.rand(4, 3, dtype=v.dtype), torch.rand(6, 3, dtype=v.dtype)
+    g = torch.tensor(1.0, dtype=v.dtype)
+    assert [tuple(t.shape) for t in backward(g, v, binary(6, 5), pd, pm, [True] * 3)] == [(5, 3), (5,), (3,)]
+    with pytest.raises(RuntimeError, match=r"model_hidden_probability.size\(0\) must equal the number of chains"):
+        backward(g, v, binary(6, 5), pd, pm[:2], [True] * 3)  # was ATen's "shapes cannot be multiplied"
+    with pytest.raises(RuntimeError, match=r"chain_end.size\(1\) must equal the number of visible units"):
+        backward(g, v, binary(6, 4), pd, pm, [True] * 3)
+    with pytest.raises(RuntimeError, match="_rbm_contrastive_divergence_backward: visible needs at least one row"):
+        backward(g, v[:0], binary(6, 5), pd[:0], pm, [True] * 3)  # was NaN gradients

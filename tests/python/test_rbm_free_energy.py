@@ -385,3 +385,16 @@ def test_gradcheck_on_cuda():
     inputs = [t.cuda().requires_grad_() for t in random_rbm(5, 4, 300, seed=12)]
     inputs[0].data.uniform_()
     assert torch.autograd.gradcheck(rbm_free_energy, inputs)
+
+
+def test_private_backward_checks_that_its_inputs_fit():
+    # A visible of another width than weight gave gradients of mismatched shapes, silently; a
+    # float32 hidden_probability an ATen GEMM dtype error.
+    backward = torch.ops.statmech._rbm_free_energy_backward
+    v, W, a, c = random_rbm(4, 3, 2, seed=5)
+    p = torch.rand(4, 2, dtype=v.dtype)
+    grad = torch.ones(4, dtype=v.dtype)
+    with pytest.raises(RuntimeError, match=r"_rbm_free_energy_backward: weight.size\(0\) must equal the number of visible units"):
+        backward(grad, v[:, :2], W, a, p.clone(), [True] * 4)
+    with pytest.raises(RuntimeError, match="_rbm_free_energy_backward: hidden_probability has dtype Float"):
+        backward(grad, v, W, a, p.float(), [True] * 4)

@@ -309,3 +309,18 @@ def test_fused_fit_and_the_loop_both_learn():
     for before, after in errors:
         assert after < 0.5 * before
     assert abs(errors[0][1] - errors[1][1]) < 0.5 * max(errors[0][1], errors[1][1]) + 0.5
+
+
+def test_parameters_updated_in_place_must_not_share_memory():
+    # A velocity aliasing its parameter (or an expanded parameter) trained silently on values the
+    # same step had already overwritten; the expanded case raised ATen's generic overlap error.
+    data = binary(10, 4)
+    W, a, c = model(4, 3)
+    vW, va, vc = velocities(W, a, c)
+    with pytest.raises(RuntimeError, match="rbm_train_sgd: weight_velocity and weight share memory"):
+        train_sgd(data, W, a, c, W, va, vc)
+    flat = torch.zeros(4 * 3, dtype=W.dtype)
+    with pytest.raises(RuntimeError, match="rbm_train_sgd: visible_bias and weight share memory"):
+        train_sgd(data, flat.view(4, 3), flat[8:], c, vW, va, vc)  # partly overlapping
+    with pytest.raises(RuntimeError, match="rbm_train_sgd: weight is updated in place but several of its elements share memory"):
+        train_sgd(data, W[:1].expand(4, 3), a, c, vW, va, vc)

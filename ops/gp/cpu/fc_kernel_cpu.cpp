@@ -291,10 +291,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fc_kernel_backward_cp
   const FcKernelConfig config = check_fc_kernel_inputs(
       op, x1, x2, sigma_w2, sigma_b2, depth, std::string(activation), activation_parameter,
       std::string(parameterization), width, nngp, ntk, diagonal);
-  checks::floating(op, "grad", grad);
-  const auto shape = fc_kernel_output_shape(config, x1, x2);
-  TORCH_CHECK(grad.sym_sizes() == c10::SymIntArrayRef(shape), op, ": grad must have the output's shape ", shape,
-              ", got ", grad.sym_sizes());
+  check_fc_kernel_grad(op, grad, config, x1, x2);
   const std::pair<double, double> variances = check_fc_kernel_values(op, x1, x2, sigma_w2, sigma_b2);
   const double w = variances.first, b = variances.second;
   if (uses_quadrature_path(config.activation)) {

@@ -27,6 +27,15 @@ using dual::entry::Form;
 constexpr int kTile = 16;
 // The backward keeps three values per layer per thread in local memory.
 constexpr int64_t kMaxBackwardDepth = 128;
+// The 2-D launches put the rows of x1 on gridDim.y: at most 65535 tiles of kTile rows.
+constexpr int64_t kMaxLaunchRows = int64_t{65535} * kTile;
+
+void check_launch_rows(const char* op, int64_t n) {
+  TORCH_CHECK(
+      n <= kMaxLaunchRows, op, " (CUDA): x1 has ", n, " rows, more than the ", kMaxLaunchRows,
+      " one kernel launch covers (gridDim.y <= 65535 tiles of ", kTile,
+      " rows); evaluate it in blocks of rows (slices of x1, or fc_kernel_matmul)");
+}
 
 // Row tables on the device, in the kernel's type.
 template <typename T>
@@ -243,6 +252,9 @@ at::Tensor fc_kernel_cuda(
   const int64_t n = a.size(0);
   const int64_t m = diagonal ? n : (other.defined() ? other.size(0) : n);
   const int64_t column_offset = other.defined() ? n : 0;
+  if (!diagonal) {
+    check_launch_rows("fc_kernel", n);
+  }
   const RowTables tables = row_tables(config, squared_row_norms(a, other), w, b, false, a.scalar_type() == at::kFloat);
   at::Tensor dots = out[0];
   if (diagonal) {
@@ -288,8 +300,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fc_kernel_backward_cu
   const FcKernelConfig config = check_fc_kernel_inputs(
       op, x1, x2, sigma_w2, sigma_b2, depth, std::string(activation), activation_parameter,
       std::string(parameterization), width, nngp, ntk, diagonal);
-  checks::floating(op, "grad", grad);
-  checks::same_device(op, "grad", grad, "x1", x1);
+  check_fc_kernel_grad(op, grad, config, x1, x2);
   if (uses_quadrature_path(config.activation)) {
     check_fc_kernel_values(op, x1, x2, sigma_w2, sigma_b2);
     return fc_kernel_quadrature_backward(
@@ -304,6 +315,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fc_kernel_backward_cu
   const int64_t n = a.size(0);
   const int64_t m = diagonal ? n : (other.defined() ? other.size(0) : n);
   const int64_t column_offset = other.defined() ? n : 0;
+  if (!diagonal) {
+    check_launch_rows(op, n);
+  }
   const std::vector<double> norms = squared_row_norms(a, other);
   const RowTables tables = row_tables(config, norms, w, b, true, a.scalar_type() == at::kFloat);
   const int64_t stride = depth + 1;

@@ -40,10 +40,16 @@ __device__ double block_reduce(double value, double* scratch) {
   return result;
 }
 
+// x^n by repeated squaring: O(log n) multiplications, so a huge degree costs microseconds (a
+// loop of n multiplications would run for minutes at n = 2^31).
 __device__ inline double integer_power(double x, int64_t n) {
   double result = 1;
-  for (int64_t k = 0; k < n; ++k) {
-    result *= x;
+  while (n > 0) {
+    if (n & 1) {
+      result *= x;
+    }
+    x *= x;
+    n >>= 1;
   }
   return result;
 }

@@ -619,6 +619,8 @@ std::tuple<at::Tensor, at::Tensor> train_sgd_cpu(
   check_train_sgd_inputs(
       data, weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity, chain_start, s,
       variance);
+  check_train_sgd_no_overlap(
+      weight, visible_bias, hidden_bias, weight_velocity, visible_bias_velocity, hidden_bias_velocity, variance);
   const at::Tensor rows = data.contiguous();
   TORCH_CHECK(
       variance.gaussian() || binary(rows), "rbm_train_sgd: data must be binary (every entry 0 or 1) for a Bernoulli visible layer; got other "

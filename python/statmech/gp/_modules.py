@@ -235,6 +235,9 @@ def ntk_predict(
         raise ValueError(f"ntk_predict: get must be 'nngp' or 'ntk', got {get!r}")
     if not diag_reg >= 0:
         raise ValueError(f"ntk_predict: diag_reg must be >= 0, got {diag_reg}")
+    if y_train.dim() not in (1, 2) or y_train.shape[0] != x_train.shape[0]:
+        raise ValueError(f"ntk_predict: y_train must be [N] or [N, k] with N = x_train.shape[0] = {x_train.shape[0]}, "
+                         f"got shape {tuple(y_train.shape)}")
     squeeze = y_train.dim() == 1
     y = y_train.unsqueeze(1) if squeeze else y_train
     kw = dict(depth=depth, activation=activation, sigma_w2=sigma_w2, sigma_b2=sigma_b2,

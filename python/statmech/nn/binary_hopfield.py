@@ -5,6 +5,7 @@ and ``dense_memory_*``): the module holds the memory (weights or patterns) as bu
 with ``.to()`` and round-trips through ``state_dict``; the dynamics run in C++.
 """
 
+import math
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -54,6 +55,8 @@ class BinaryHopfield(nn.Module):
             raise ValueError(f"BinaryHopfield: rule must be 'hebbian', 'storkey' or 'pseudo_inverse', got {rule!r}")
         if update not in ("async", "sync"):
             raise ValueError(f"BinaryHopfield: update must be 'async' or 'sync', got {update!r}")
+        if max_sweeps < 0:
+            raise ValueError(f"BinaryHopfield: max_sweeps must be >= 0, got {max_sweeps}")
         self.num_neurons = num_neurons
         self.rule = rule
         self.update = update
@@ -72,6 +75,8 @@ class BinaryHopfield(nn.Module):
     @torch.no_grad()
     def store(self, patterns: Tensor) -> "BinaryHopfield":
         """Replace the memory by ``patterns`` ``[P, N]`` with the storage rule; returns ``self``."""
+        if patterns.dim() != 2 or patterns.shape[1] != self.num_neurons:
+            raise ValueError(f"BinaryHopfield.store: patterns must be [P, {self.num_neurons}], got {list(patterns.shape)}")
         self.weight.copy_(_hopfield.store(patterns.to(self.weight.device), self.rule))
         return self
 
@@ -124,6 +129,14 @@ class DenseAssociativeMemory(nn.Module):
         if interaction not in ("polynomial", "rectified_polynomial", "exponential"):
             raise ValueError("DenseAssociativeMemory: interaction must be 'polynomial', 'rectified_polynomial' "
                              f"or 'exponential', got {interaction!r}")
+        if num_neurons < 0:
+            raise ValueError(f"DenseAssociativeMemory: num_neurons must be >= 0, got {num_neurons}")
+        if degree < 1:
+            raise ValueError(f"DenseAssociativeMemory: degree must be >= 1, got {degree}")
+        if not (math.isfinite(beta) and beta > 0):
+            raise ValueError(f"DenseAssociativeMemory: beta must be finite and > 0, got {beta}")
+        if max_sweeps < 0:
+            raise ValueError(f"DenseAssociativeMemory: max_sweeps must be >= 0, got {max_sweeps}")
         self.num_neurons = num_neurons
         self.interaction = interaction
         self.degree = degree

@@ -151,6 +151,8 @@ class RBM(nn.Module):
     @torch.jit.export
     def initial_visible(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
         """``n`` chain starts drawn from the visible biases alone, v ~ Bernoulli(sigmoid(a))."""
+        if n < 0:
+            raise ValueError("initial_visible: n (the number of chains) must be >= 0, got " + str(n))
         with torch.no_grad():
             p = torch.sigmoid(self.visible_bias).expand(n, self.visible).contiguous()
             return torch.bernoulli(p, generator=generator)
@@ -313,6 +315,9 @@ class RBM(nn.Module):
         """
         from tqdm.auto import tqdm
 
+        if data.dim() != 2 or data.shape[0] < 1:
+            raise ValueError(f"{type(self).__name__}.fit: data must be 2-D [N, visible] with at least one row, "
+                             f"got shape {tuple(data.shape)}")
         data = data.to(self.weight)
         fused = optimizer is None and self._fused_sgd
         if optimizer is None and not fused:
@@ -453,6 +458,10 @@ class GaussianBernoulliRBM(RBM):
     @torch.jit.unused
     def init_from_data(self, data: Tensor, pseudocount: float = 1.0) -> "GaussianBernoulliRBM":
         """Visible biases = the data's mean, log variances = log of its variance (floored at 1e-4)."""
+        if data.dim() != 2 or data.shape[0] < 2:
+            # The unbiased variance of fewer than two rows is NaN (and the floor keeps NaN).
+            raise ValueError(f"GaussianBernoulliRBM.init_from_data: data must be 2-D [N, visible] with at least two "
+                             f"rows (a variance), got shape {tuple(data.shape)}")
         with torch.no_grad():
             data = data.to(self.weight)
             self.visible_bias.copy_(data.mean(0))
@@ -513,6 +522,8 @@ class GaussianBernoulliRBM(RBM):
     @torch.jit.export
     def initial_visible(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
         """``n`` chain starts v ~ N(a, s)."""
+        if n < 0:
+            raise ValueError("initial_visible: n (the number of chains) must be >= 0, got " + str(n))
         with torch.no_grad():
             noise = torch.randn(n, self.visible, generator=generator, dtype=self.weight.dtype, device=self.weight.device)
             return self.visible_bias + noise * (0.5 * self.visible_log_variance).exp()
