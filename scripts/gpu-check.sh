@@ -8,7 +8,8 @@
 #
 # Environment: PYTHON (default python3), TORCH_CUDA_ARCH_LIST (default: this GPU's architecture),
 # GPU_CHECK_CXX (default /usr/bin/g++), PYTEST_TIMEOUT and BENCH_TIMEOUT (seconds per pytest run / benchmark),
-# BENCHMARKS=0 to stop after the tests (when the GPU rows are already taken and time is short).
+# BENCHMARKS=0 to stop after the tests (when the GPU rows are already taken and time is short),
+# PYTEST_REST=0 to run only the device cases of pytest (the others run in CI).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -64,11 +65,13 @@ step "Python tests: CUDA cases"
 timeout "${PYTEST_TIMEOUT:-300}" "$PYTHON" -m pytest tests/python -q -rfEs -k "cuda or gpu or device" \
   -p no:cacheprovider >"$OUT/pytest-cuda.log" 2>&1 || status=1
 tail -15 "$OUT/pytest-cuda.log"
-step "Python tests: the rest"
-xdist=(); "$PYTHON" -c "import xdist" 2>/dev/null && xdist=(-n 8)
-OMP_NUM_THREADS=2 timeout "${PYTEST_TIMEOUT:-300}" "$PYTHON" -m pytest tests/python -q -rfEs "${xdist[@]}" \
-  -k "not (cuda or gpu or device)" -p no:cacheprovider >"$OUT/pytest.log" 2>&1 || status=1
-tail -15 "$OUT/pytest.log"
+if [ "${PYTEST_REST:-1}" != 0 ]; then
+  step "Python tests: the rest"
+  xdist=(); "$PYTHON" -c "import xdist" 2>/dev/null && xdist=(-n 8)
+  OMP_NUM_THREADS=2 timeout "${PYTEST_TIMEOUT:-300}" "$PYTHON" -m pytest tests/python -q -rfEs "${xdist[@]}" \
+    -k "not (cuda or gpu or device)" -p no:cacheprovider >"$OUT/pytest.log" 2>&1 || status=1
+  tail -15 "$OUT/pytest.log"
+fi
 
 if [ "${BENCHMARKS:-1}" = 0 ]; then
   step "done (benchmarks skipped), status $status"
