@@ -164,23 +164,36 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> RBMImpl::ais(
   return {log_z, lower, upper};
 }
 
-torch::Tensor RBMImpl::fit(
+torch::Tensor RBMBase::fit_sgd(
     const torch::Tensor& data, int64_t epochs, int64_t batch_size, double lr, double momentum, double weight_decay,
-    int64_t steps, bool persistent, std::optional<at::Generator> generator) {
+    int64_t steps, bool persistent, std::optional<at::Generator> generator,
+    const std::optional<torch::Tensor>& visible_log_variance) {
   torch::NoGradGuard no_grad;
   torch::Tensor weight_velocity = torch::zeros_like(weight);
   torch::Tensor visible_velocity = torch::zeros_like(visible_bias);
   torch::Tensor hidden_velocity = torch::zeros_like(hidden_bias);
+  std::optional<torch::Tensor> log_variance_velocity;
+  if (visible_log_variance.has_value()) {
+    log_variance_velocity = torch::zeros_like(*visible_log_variance);
+  }
   const std::optional<torch::Tensor> chain_start =
       persistent && persistent_visible.size(0) > 0 ? std::optional<torch::Tensor>(persistent_visible) : std::nullopt;
   auto [metrics, chain_end] = statmech::rbm_train_sgd(
       data.to(weight.options()), weight, visible_bias, hidden_bias, weight_velocity, visible_velocity, hidden_velocity,
       chain_start, steps, batch_size, lr, momentum, weight_decay, persistent, epochs, /*shuffle=*/true,
-      /*mean_field=*/false, /*track_reconstruction=*/true, std::move(generator));
+      /*mean_field=*/false, /*track_reconstruction=*/true, std::move(generator), visible_log_variance,
+      log_variance_velocity);
   if (persistent) {
     persistent_visible.set_(chain_end);
   }
   return metrics;
+}
+
+torch::Tensor RBMImpl::fit(
+    const torch::Tensor& data, int64_t epochs, int64_t batch_size, double lr, double momentum, double weight_decay,
+    int64_t steps, bool persistent, std::optional<at::Generator> generator) {
+  return fit_sgd(
+      data, epochs, batch_size, lr, momentum, weight_decay, steps, persistent, std::move(generator), std::nullopt);
 }
 
 // ---- Gaussian-Bernoulli -------------------------------------------------------------------------
@@ -258,22 +271,9 @@ std::tuple<torch::Tensor, torch::Tensor> GaussianBernoulliRBMImpl::sample_v(
 torch::Tensor GaussianBernoulliRBMImpl::fit(
     const torch::Tensor& data, int64_t epochs, int64_t batch_size, double lr, double momentum, double weight_decay,
     int64_t steps, bool persistent, std::optional<at::Generator> generator) {
-  torch::NoGradGuard no_grad;
-  torch::Tensor weight_velocity = torch::zeros_like(weight);
-  torch::Tensor visible_velocity = torch::zeros_like(visible_bias);
-  torch::Tensor hidden_velocity = torch::zeros_like(hidden_bias);
-  torch::Tensor log_variance_velocity = torch::zeros_like(visible_log_variance);
-  const std::optional<torch::Tensor> chain_start =
-      persistent && persistent_visible.size(0) > 0 ? std::optional<torch::Tensor>(persistent_visible) : std::nullopt;
-  auto [metrics, chain_end] = statmech::rbm_train_sgd(
-      data.to(weight.options()), weight, visible_bias, hidden_bias, weight_velocity, visible_velocity, hidden_velocity,
-      chain_start, steps, batch_size, lr, momentum, weight_decay, persistent, epochs, /*shuffle=*/true,
-      /*mean_field=*/false, /*track_reconstruction=*/true, std::move(generator), visible_log_variance,
-      log_variance_velocity);
-  if (persistent) {
-    persistent_visible.set_(chain_end);
-  }
-  return metrics;
+  return fit_sgd(
+      data, epochs, batch_size, lr, momentum, weight_decay, steps, persistent, std::move(generator),
+      visible_log_variance);
 }
 
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor> GaussianBernoulliRBMImpl::gibbs(

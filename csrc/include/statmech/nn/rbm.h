@@ -74,6 +74,14 @@ class STATMECH_API RBMBase {
   torch::Tensor reconstruction_error(const torch::Tensor& visible, std::optional<at::Generator> generator = std::nullopt);
 
   torch::Tensor weight, visible_bias, hidden_bias, persistent_visible;
+
+ protected:
+  // Both models' fit: epochs of statmech::rbm_train_sgd with fresh zero velocities, the PCD chains
+  // kept in persistent_visible; visible_log_variance (and its velocity) for a Gaussian layer.
+  torch::Tensor fit_sgd(
+      const torch::Tensor& data, int64_t epochs, int64_t batch_size, double lr, double momentum, double weight_decay,
+      int64_t steps, bool persistent, std::optional<at::Generator> generator,
+      const std::optional<torch::Tensor>& visible_log_variance);
 };
 
 class STATMECH_API RBMImpl : public torch::nn::Cloneable<RBMImpl>, public RBMBase {
