@@ -174,6 +174,8 @@ def sk_couplings(n: int, batch: Optional[int] = None, distribution: str = "gauss
 
 def overlap(a: Tensor, b: Tensor) -> Tensor:
     r"""Overlap :math:`m = a \cdot b / N` of spin states (last dimension), in ``[-1, 1]``."""
+    if a.shape[-1] == 0 or b.shape[-1] == 0:
+        raise ValueError("overlap: the states have no neurons (last dimension 0); the overlap a.b / N is undefined")
     a = torch.where(a > 0, 1.0, -1.0)
     b = torch.where(b > 0, 1.0, -1.0)
     return (a * b).mean(-1)
@@ -183,6 +185,9 @@ def replica_overlaps(states: Tensor) -> Tensor:
     r"""Overlaps :math:`q_{ab} = s_a \cdot s_b / N` of every pair :math:`a < b` of replicas in
     ``states`` ``[..., replicas, N]``: ``[..., replicas (replicas - 1) / 2]``. Their histogram over
     samples and disorder is the overlap distribution :math:`P(q)` (Parisi 1983)."""
+    if states.dim() < 2 or states.shape[-1] == 0:
+        raise ValueError(
+            f"replica_overlaps: states must be [..., replicas, N] with N >= 1, got shape {tuple(states.shape)}")
     s = torch.where(states > 0, 1.0, -1.0)
     q = s @ s.transpose(-2, -1) / s.shape[-1]
     r = s.shape[-2]

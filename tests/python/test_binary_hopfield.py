@@ -691,3 +691,13 @@ def test_module_inputs_are_checked_where_they_are_given():
         statmech.nn.DenseAssociativeMemory(5, degree=0)
     with pytest.raises(ValueError, match="DenseAssociativeMemory: beta must be finite and > 0"):
         statmech.nn.DenseAssociativeMemory(5, beta=float("nan"))
+
+
+def test_overlaps_of_states_without_neurons_are_errors():
+    # a.b / N with N = 0 was 0 / 0 = NaN.
+    empty = torch.ones(3, 0)
+    with pytest.raises(ValueError, match="overlap: the states have no neurons"):
+        H.overlap(empty, empty)
+    with pytest.raises(ValueError, match=r"replica_overlaps: states must be \[..., replicas, N\] with N >= 1"):
+        H.replica_overlaps(empty)
+    assert H.overlap(torch.ones(2, 5), -torch.ones(2, 5)).tolist() == [-1.0, -1.0]

@@ -344,6 +344,10 @@ def test_operator_errors():
         op(torch.zeros(2), "tanh", 0.0, math.inf)
     with pytest.raises(ValueError, match="TransformedActivation: unknown activation 'swish'"):
         statmech.nn.TransformedActivation("swish")
+    with pytest.raises(ValueError, match="TransformedActivation: parameter must be finite, got nan"):
+        statmech.nn.TransformedActivation("elu", parameter=math.nan)
+    with pytest.raises(ValueError, match="TransformedActivation: output_scale must be finite, got inf"):
+        statmech.nn.TransformedActivation("tanh", output_scale=math.inf)
     y = op(torch.ones(2), "linear")  # the identity is a new tensor, never an alias of the input
     assert y.data_ptr() != torch.ones(2).data_ptr()
 

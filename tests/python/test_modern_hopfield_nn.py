@@ -111,6 +111,8 @@ def test_constructor_errors_name_the_argument():
         Hopfield(4, stored_size=3, state_projection=False, stored_projection=False)
     with pytest.raises(ValueError, match="separation must be"):
         Hopfield(4, separation="relu")
+    with pytest.raises(ValueError, match="eps must be >= 0, got nan"):
+        Hopfield(4, eps=float("nan"))  # NaN passed the old `eps < 0` test and reached the operator
     with pytest.raises(ValueError, match="stored_mask must be a bool tensor"):
         Hopfield(4)(data(1, 2, 4, dtype=torch.float32), stored_mask=torch.ones(1, 3))
 

@@ -1,6 +1,8 @@
 """Activations of kernel shaping: :class:`TransformedActivation`."""
 
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -63,6 +65,11 @@ class TransformedActivation(nn.Module):
             raise TypeError(
                 f"TransformedActivation: activation must be a built-in name, got {type(activation).__name__}"
             )
+        constants = dict(parameter=parameter, input_scale=input_scale, input_shift=input_shift,
+                         output_shift=output_shift, output_scale=output_scale)
+        for key, value in constants.items():
+            if not math.isfinite(float(value)):
+                raise ValueError(f"TransformedActivation: {key} must be finite, got {value}")
         self.activation = activation
         self.parameter = float(parameter)
         self.input_scale = float(input_scale)

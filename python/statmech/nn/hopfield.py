@@ -152,7 +152,7 @@ class Hopfield(nn.Module):
             )
         if update_steps < 0:
             raise ValueError(f"{name}: update_steps must be >= 0, got {update_steps}")
-        if eps < 0:
+        if not eps >= 0:  # NaN fails too
             raise ValueError(f"{name}: eps must be >= 0, got {eps}")
         if not 0 <= dropout < 1:
             raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout}")
