@@ -20,12 +20,7 @@ from statmech.nn import RBM
 train_sgd = torch.ops.statmech.rbm_train_sgd
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def free_energy(v, W, a, c):
