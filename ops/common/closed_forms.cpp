@@ -65,7 +65,8 @@ Moments closed_form_moments(const Activation& activation, double q) {
     case ActivationKind::Sign:
       return {0.0, 1.0, kInf, kNaN, 0.0};
     case ActivationKind::Erf: {
-      const double second = 2.0 / kPi * std::asin(2.0 * q / (1.0 + 2.0 * q));
+      // 2q / (1 + 2q) as 1 / (1 + 1 / (2q)): no inf / inf for q near the top of the double range.
+      const double second = 2.0 / kPi * std::asin(1.0 / (1.0 + 0.5 / q));
       const double derivative_second = 4.0 / kPi / std::sqrt(1.0 + 4.0 * q);
       const double slope = 4.0 / (kPi * (1.0 + 2.0 * q) * std::sqrt(1.0 + 4.0 * q));
       return {0.0, second, derivative_second, slope - derivative_second, slope};
@@ -85,7 +86,8 @@ Moments closed_form_moments(const Activation& activation, double q) {
 }
 
 Kernel closed_form_kernel(const Activation& activation, double q1, double q2, double c) {
-  const double scale = std::sqrt(q1 * q2);
+  // sqrt(q1) sqrt(q2), not sqrt(q1 q2): the product overflows for variances beyond ~1e154.
+  const double scale = std::sqrt(q1) * std::sqrt(q2);
   const Angles a = angles(c);
   switch (activation.kind()) {
     case ActivationKind::Linear:
@@ -108,17 +110,31 @@ Kernel closed_form_kernel(const Activation& activation, double q1, double q2, do
     case ActivationKind::Sign:
       return {2.0 / kPi * std::atan2(c, a.s), 2.0 / (kPi * scale * a.s)};
     case ActivationKind::Erf: {
+      // With d = 1 + 2q and r = q / d (<= 1/2), written so that nothing overflows for any finite q:
+      // value = (2 / pi) asin(2 c sqrt(r1 r2)),
+      // kdot = (4 / pi) / sqrt(d1 d2 - 4 c^2 q1 q2)
+      //      = (4 / pi) / (sqrt(d1) sqrt(d2) sqrt(1 / (d1 d2) + 2 r1 / d2 + 2 r2 / d1 + 4 r1 r2 (1 - c^2))).
       const double d1 = 1.0 + 2.0 * q1;
       const double d2 = 1.0 + 2.0 * q2;
-      const double value = 2.0 / kPi * std::asin(2.0 * c * scale / std::sqrt(d1 * d2));
-      const double derivative = 4.0 / kPi / std::sqrt(d1 * d2 - 4.0 * c * c * q1 * q2);
+      // r = q / d as 1 / (2 + 1 / q): d itself overflows for q near the top of the double range.
+      const double r1 = 1.0 / (2.0 + 1.0 / q1);
+      const double r2 = 1.0 / (2.0 + 1.0 / q2);
+      const double value = 2.0 / kPi * std::asin(2.0 * c * std::sqrt(r1) * std::sqrt(r2));
+      const double rest = 1.0 / d1 / d2 + 2.0 * r1 / d2 + 2.0 * r2 / d1 + 4.0 * r1 * r2 * (1.0 - c) * (1.0 + c);
+      const double derivative = 4.0 / kPi / (std::sqrt(d1) * std::sqrt(d2) * std::sqrt(rest));
       return {value, derivative};
     }
     case ActivationKind::Sin:
     case ActivationKind::Cos: {
-      const double damping = std::exp(-0.5 * (q1 + q2));
-      const double odd = damping * std::sinh(c * scale);
-      const double even = damping * std::cosh(c * scale);
+      // E[sin u sin v] = e^-a sinh(x), E[cos u cos v] = e^-a cosh(x), with a = (q1 + q2) / 2 and
+      // x = c sqrt(q1 q2), |x| <= a. Beyond |x| = 1 each exponential is taken as e^(+-x - a) <= 1,
+      // which neither overflows (sinh(x) alone does past x ~ 710) nor underflows to 0 when
+      // e^-a does but the product is not small (c near 1).
+      const double a = 0.5 * (q1 + q2);
+      const double x = c * scale;
+      const double up = 0.5 * std::exp(x - a), down = 0.5 * std::exp(-x - a);
+      const double odd = std::abs(x) > 1.0 ? up - down : std::exp(-a) * std::sinh(x);
+      const double even = up + down;
       return activation.kind() == ActivationKind::Sin ? Kernel{odd, even} : Kernel{even, odd};
     }
     default:

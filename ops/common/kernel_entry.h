@@ -77,6 +77,63 @@ STATMECH_HD T sin_minus_e_cos(T e) {
   return sum;
 }
 
+// sqrt(a b) for variances a, b >= 0, also where the product itself overflows (a b beyond ~3e38 in
+// float, ~1e308 in double: large inputs) or falls out of the normal range (tiny variances).
+template <typename T>
+STATMECH_HD T root_product(T a, T b) {
+  const T product = a * b;
+  constexpr T kSmallest = sizeof(T) == 4 ? T(1.17549435e-38f) : T(2.2250738585072014e-308);
+  constexpr T kLargest = sizeof(T) == 4 ? T(3.40282347e+38f) : T(1.7976931348623157e+308);
+  if (product >= kSmallest && product <= kLargest) {
+    return sqrt(product); // exact for a = b (sqrt(fl(a a)) = a)
+  }
+  // a = b (an entry with itself): exactly a, so that its correlation is exactly 1 here too.
+  return a == b ? a : sqrt(a) * sqrt(b);
+}
+
+// The erf dual without overflow for any finite variances. With d = 1 + 2q and u = q / d (< 1/2),
+// det = d1 d2 - 4 c^2 a b = d1 d2 rest, rest = 1 / (d1 d2) + 2 u1 / d2 + 2 u2 / d1 + 4 u1 u2 (1 - c^2):
+// every term of rest is positive (no cancellation as c -> 1), and 1 / sqrt(det) is formed from
+// sqrt(d1), sqrt(d2) and sqrt(rest) instead of the product d1 d2, which overflows for large q.
+template <typename T>
+struct ErfTerms {
+  T d1, d2;
+  // k = (2 / pi) atan2(numerator, denominator): 2 c sqrt(a b) and sqrt(det), both over sqrt(d1 d2).
+  T numerator, denominator;
+  T inverse_root_det; // 1 / sqrt(det)
+};
+
+template <typename T>
+STATMECH_HD ErfTerms<T> erf_terms(T a, T b, T c) {
+  ErfTerms<T> e{};
+  e.d1 = T(1) + T(2) * a;
+  e.d2 = T(1) + T(2) * b;
+  // q / d as 1 / (2 + 1 / q): d overflows for q near the top of the range.
+  const T u1 = T(1) / (T(2) + T(1) / a), u2 = T(1) / (T(2) + T(1) / b);
+  const T rest = T(1) / e.d1 / e.d2 + T(2) * u1 / e.d2 + T(2) * u2 / e.d1 + T(4) * u1 * u2 * (T(1) - c) * (T(1) + c);
+  e.numerator = T(2) * c * sqrt(u1) * sqrt(u2);
+  e.denominator = sqrt(rest);
+  e.inverse_root_det = T(1) / (sqrt(e.d1) * sqrt(e.d2) * e.denominator);
+  return e;
+}
+
+// E[sin u sin v] = e^-h sinh(t) and E[cos u cos v] = e^-h cosh(t), h = (a + b) / 2, t = c sqrt(a b),
+// |t| <= h. Beyond |t| = 1 each exponential is formed as e^(+-t - h) <= 1: sinh(t) alone overflows
+// past t ~ 89 in float (~710 in double) while e^-h underflows, and their product would be NaN or
+// a false 0 when c is near 1.
+template <typename T>
+struct Trigonometric {
+  T odd, even; // e^-h sinh(t), e^-h cosh(t)
+};
+
+template <typename T>
+STATMECH_HD Trigonometric<T> trigonometric(T a, T b, T t) {
+  const T h = T(0.5) * (a + b);
+  const T up = T(0.5) * exp(t - h), down = T(0.5) * exp(-t - h);
+  const T odd = (t > T(1) || t < T(-1)) ? up - down : exp(-h) * sinh(t);
+  return {odd, up + down};
+}
+
 // a / (2 a) for the degree-one homogeneous kernels; 0 at a = 0 (a zero-variance row).
 template <typename T>
 STATMECH_HD T half_over(T value, T a) {
@@ -111,15 +168,11 @@ STATMECH_HD Value<T> value(T a, T b, T c, T r, T alpha) {
     const T s = sqrt((T(1) - c) * (T(1) + c));
     return {K::kTwoOverPi * atan2(c, s), K::kTwoOverPi / (r * s)};
   } else if constexpr (F == Form::Erf) {
-    const T d1 = T(1) + T(2) * a;
-    const T d2 = T(1) + T(2) * b;
-    const T root_det = sqrt(d1 * d2 - T(4) * c * c * a * b);
-    return {K::kTwoOverPi * atan2(T(2) * c * r, root_det), T(2) * K::kTwoOverPi / root_det};
+    const ErfTerms<T> e = erf_terms(a, b, c);
+    return {K::kTwoOverPi * atan2(e.numerator, e.denominator), T(2) * K::kTwoOverPi * e.inverse_root_det};
   } else { // Sin, Cos
-    const T damping = exp(T(-0.5) * (a + b));
-    const T odd = damping * sinh(c * r);
-    const T even = damping * cosh(c * r);
-    return F == Form::Sin ? Value<T>{odd, even} : Value<T>{even, odd};
+    const Trigonometric<T> w = trigonometric(a, b, c * r);
+    return F == Form::Sin ? Value<T>{w.odd, w.even} : Value<T>{w.even, w.odd};
   }
 }
 
@@ -158,24 +211,23 @@ STATMECH_HD Partials<T> partials(T a, T b, T c, T r, T alpha) {
     p.kd_a = -half_over(p.kd, a), p.kd_b = -half_over(p.kd, b);
     p.kd_c = s > 0 ? scale * c / (r * s * s * s) : T(0);
   } else if constexpr (F == Form::Erf) {
-    const T d1 = T(1) + T(2) * a;
-    const T d2 = T(1) + T(2) * b;
-    const T det = d1 * d2 - T(4) * c * c * a * b;
-    const T root_det = sqrt(det);
-    const T inv_det32 = T(1) / (det * root_det);
-    p.k = K::kTwoOverPi * atan2(T(2) * c * r, root_det);
-    p.kd = T(2) * K::kTwoOverPi / root_det;
-    p.k_a = a > 0 ? K::kTwoOverPi * c * r / (a * d1 * root_det) : T(0);
-    p.k_b = b > 0 ? K::kTwoOverPi * c * r / (b * d2 * root_det) : T(0);
+    const ErfTerms<T> e = erf_terms(a, b, c);
+    const T inv = e.inverse_root_det;
+    p.k = K::kTwoOverPi * atan2(e.numerator, e.denominator);
+    p.kd = T(2) * K::kTwoOverPi * inv;
+    // c r / (a d1 root_det) = c sqrt(b / a) / (d1 root_det); the 1 / det^(3/2) factors are taken
+    // one 1 / root_det at a time after a factor of order q, so that none overflows or underflows early.
+    p.k_a = a > 0 ? K::kTwoOverPi * c * (sqrt(b) / sqrt(a)) / e.d1 * inv : T(0);
+    p.k_b = b > 0 ? K::kTwoOverPi * c * (sqrt(a) / sqrt(b)) / e.d2 * inv : T(0);
     p.k_c = r * p.kd;
-    p.kd_a = -T(2) * K::kTwoOverPi * (d2 - T(2) * c * c * b) * inv_det32;
-    p.kd_b = -T(2) * K::kTwoOverPi * (d1 - T(2) * c * c * a) * inv_det32;
-    p.kd_c = T(8) * K::kTwoOverPi * c * a * b * inv_det32;
+    p.kd_a = -T(2) * K::kTwoOverPi * ((T(1) + T(2) * b * (T(1) - c) * (T(1) + c)) * inv) * inv * inv;
+    p.kd_b = -T(2) * K::kTwoOverPi * ((T(1) + T(2) * a * (T(1) - c) * (T(1) + c)) * inv) * inv * inv;
+    p.kd_c = T(8) * K::kTwoOverPi * c * (a * inv) * (b * inv) * inv;
   } else { // Sin, Cos
     const T t = c * r;
-    const T damping = exp(T(-0.5) * (a + b));
-    const T odd = damping * sinh(t);
-    const T even = damping * cosh(t);
+    const Trigonometric<T> w = trigonometric(a, b, t);
+    const T odd = w.odd;
+    const T even = w.even;
     p.k = F == Form::Sin ? odd : even;
     p.kd = F == Form::Sin ? even : odd;
     p.k_a = T(-0.5) * p.k + half_over(p.kd * t, a);

@@ -127,7 +127,7 @@ STATMECH_HD void entry_forward(
   T tangent = p.standard ? dot + T(1) : covariance;
   for (int64_t l = 0; l < p.depth; ++l) {
     const T a = qa[l], b = qb[l];
-    const T r = sqrt(a * b);
+    const T r = dual::entry::root_product(a, b);
     const T c = correlation(covariance, r);
     const dual::entry::Value<T> v = dual.value(l, i, j, a, b, c, r);
     covariance = p.sigma_w2 * v.k + p.sigma_b2;
@@ -157,7 +157,7 @@ STATMECH_HD EntryGradients<T> entry_backward(
   T tangent = p.standard ? dot + T(1) : covariance;
   for (int64_t l = 0; l < p.depth; ++l) {
     const T a = qa[l], b = qb[l];
-    const T r = sqrt(a * b);
+    const T r = dual::entry::root_product(a, b);
     const T c = correlation(covariance, r);
     correlations[l] = c, roots[l] = r, tangents[l] = tangent;
     const dual::entry::Value<T> v = dual.value(l, i, j, a, b, c, r);

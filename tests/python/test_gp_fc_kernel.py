@@ -228,6 +228,113 @@ def test_matmul_matches_dense():
         torch.testing.assert_close(vec, dense @ v[:, 0])
 
 
+# ---- large inputs -----------------------------------------------------------------------------------
+
+
+def _mp_dual(activation, a, b, c):
+    """(k, kd) of the closed forms in 50-digit arithmetic, where nothing overflows."""
+    import mpmath as mp
+
+    r = mp.sqrt(a * b)
+    if activation in ("sin", "cos"):
+        odd = mp.exp(-(a + b) / 2) * mp.sinh(c * r)
+        even = mp.exp(-(a + b) / 2) * mp.cosh(c * r)
+        return (odd, even) if activation == "sin" else (even, odd)
+    if activation == "erf":
+        d = (1 + 2 * a) * (1 + 2 * b)
+        return 2 / mp.pi * mp.asin(2 * c * r / mp.sqrt(d)), 4 / mp.pi / mp.sqrt(d - 4 * c * c * a * b)
+    theta = mp.acos(c)
+    k = r / (2 * mp.pi) * (mp.sin(theta) + (mp.pi - theta) * c)
+    kd = (mp.pi - theta) / (2 * mp.pi)
+    if activation == "abs":  # |x| = 2 relu(x) - x
+        return 4 * k - c * r, 4 * kd - 1
+    return k, kd
+
+
+def _mp_reference(x1, x2, depth, activation, sw2, sb2):
+    """fc_kernel's recursion (ntk parameterisation) entry by entry with mpmath at 50 digits."""
+    import mpmath as mp
+
+    mp.mp.dps = 50
+    x1 = [[mp.mpf(float(v)) for v in row] for row in x1.double().tolist()]
+    x2 = [[mp.mpf(float(v)) for v in row] for row in x2.double().tolist()]
+    d = len(x1[0])
+    nngp = np.empty((len(x1), len(x2)))
+    ntk = np.empty_like(nngp)
+    for i, u in enumerate(x1):
+        for j, v in enumerate(x2):
+            s = sw2 * mp.fsum(p * q for p, q in zip(u, v)) / d + sb2
+            qa = sw2 * mp.fsum(p * p for p in u) / d + sb2
+            qb = sw2 * mp.fsum(q * q for q in v) / d + sb2
+            theta = s
+            for _ in range(depth):
+                c = max(min(s / mp.sqrt(qa * qb), mp.mpf(1)), mp.mpf(-1))
+                k, kd = _mp_dual(activation, qa, qb, c)
+                s = sw2 * k + sb2
+                theta = s + sw2 * kd * theta
+                qa = sw2 * _mp_dual(activation, qa, qa, mp.mpf(1))[0] + sb2
+                qb = sw2 * _mp_dual(activation, qb, qb, mp.mpf(1))[0] + sb2
+            nngp[i, j], ntk[i, j] = float(s), float(theta)
+    return nngp, ntk
+
+
+def _large_inputs(scale, dtype):
+    # Three rows, the third a near-copy of the first (correlation ~1 - 1e-6, so that even at large
+    # variances one off-diagonal entry of sin / cos is far from 0), against themselves.
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 4, generator=g, dtype=torch.float64)
+    x = torch.cat([x, x[:1] + 1e-3 * torch.randn(1, 4, generator=g, dtype=torch.float64)])
+    return (x * scale / x[0].norm() * 2).to(dtype)
+
+
+@pytest.mark.parametrize("activation", ["sin", "cos", "erf", "relu", "abs"])
+@pytest.mark.parametrize("scale", [10.0, 30.0, 1e3, 1e10, 1e17])
+def test_large_inputs_match_high_precision(activation, scale):
+    # Variances q ~ scale^2: sinh(q) overflows and e^-q underflows (float: q > ~88, double:
+    # q > ~710), the erf determinant's product of variances overflows (float: q > ~1e19), and so
+    # does sqrt(q1 q2) itself. The kernels must stay finite and correct there, in both dtypes.
+    x = _large_inputs(scale, torch.float64)
+    ref_nngp, ref_ntk = _mp_reference(x, x, 2, activation, 2.0, 0.1)
+    for dtype, rtol in ((torch.float64, 1e-9), (torch.float32, 2e-3)):
+        xd = x.to(dtype)
+        # Near c = 1 and large q the kernels are ill-conditioned in c: e^-q(1 - c) (sin, cos) has
+        # sensitivity q, erf's kd ~ 1 / sqrt(1 / q + 1 - c^2) about 1 / (1 - c). With float's c
+        # (~6e-8 apart) the near-copy entries (1 - c ~ 1e-6) carry errors of 10% or more from
+        # q ~ 1e6 on; they are compared in double only.
+        compared = np.ones((3, 3), dtype=bool)
+        if dtype == torch.float32 and activation in ("sin", "cos", "erf") and scale > 30:
+            compared[0, 2] = compared[2, 0] = False
+        for other in (xd, None):
+            nngp, ntk = fc_kernel(xd, other, depth=2, activation=activation, sigma_w2=2.0, sigma_b2=0.1)
+            for ours, ref in ((nngp, ref_nngp), (ntk, ref_ntk)):
+                assert torch.isfinite(ours).all(), (dtype, ours)
+                np.testing.assert_allclose(ours.double().numpy()[compared], ref[compared], rtol=rtol,
+                                           atol=rtol * np.abs(ref).max())
+        diag_nngp, diag_ntk = fc_kernel(xd, depth=2, activation=activation, sigma_w2=2.0, sigma_b2=0.1,
+                                        diagonal=True)
+        np.testing.assert_allclose(diag_nngp.double().numpy(), ref_nngp.diagonal(), rtol=rtol)
+        np.testing.assert_allclose(diag_ntk.double().numpy(), ref_ntk.diagonal(), rtol=rtol)
+
+
+@pytest.mark.parametrize("activation", ["sin", "cos", "erf"])
+def test_gradients_at_large_variances(activation):
+    # q ~ 900: e^-q sinh(q c) was inf * 0 = NaN in the forward and the backward. The near-copy rows
+    # keep an off-diagonal entry away from 0, so the check is not of zeros only.
+    x = _large_inputs(30.0, torch.float64).requires_grad_()
+    w, b = _sig(2.0), _sig(0.1)
+
+    def f(x, w, b):
+        return fc_kernel(x, depth=2, activation=activation, sigma_w2=w, sigma_b2=b)
+
+    nngp = f(x, w, b)[0]
+    assert nngp[0, 2].abs() > 1e-3
+    assert torch.autograd.gradcheck(f, (x, w, b))
+    for dtype in (torch.float32, torch.float64):
+        xd = x.detach().to(dtype).requires_grad_()
+        grads = torch.autograd.grad(sum(k.sum() for k in f(xd, w.to(dtype), b.to(dtype))), (xd,))
+        assert torch.isfinite(grads[0]).all()
+
+
 # ---- gradients ------------------------------------------------------------------------------------
 
 
@@ -536,14 +643,20 @@ def test_ntk_predict_checks_targets():
 def test_cuda_rows_beyond_one_launch(device):
     if device.type != "cuda":
         pytest.skip("the CUDA kernel's launch limit")
-    # The rows of x1 go on gridDim.y (<= 65535 tiles of 16 rows): beyond, a named error instead of
-    # "invalid configuration argument"; fc_kernel_matmul's automatic blocks stay below it.
-    n = 65535 * 16 + 1
-    x1 = torch.randn(n, 2, dtype=torch.float64, device=device)
+    # The row tiles of x1 go on gridDim.y (<= 65535 tiles of 16 rows per launch): more rows take
+    # several launches. The last rows, in the second launch, against the CPU kernel; forward and
+    # backward.
+    n = 65535 * 16 + 37
+    x1 = torch.randn(n, 2, dtype=torch.float64, device=device, requires_grad=True)
     x2 = torch.randn(3, 2, dtype=torch.float64, device=device)
-    with pytest.raises(RuntimeError, match=r"fc_kernel \(CUDA\): x1 has 1048561 rows, more than the 1048560"):
-        fc_kernel(x1, x2, depth=1, activation="relu", sigma_w2=2.0, sigma_b2=0.1)
-    v = torch.randn(3, dtype=torch.float64, device=device)
-    out = fc_kernel_matmul(x1, x2, v, depth=1, activation="relu", sigma_w2=2.0, sigma_b2=0.1)
-    tail = fc_kernel(x1[-5:], x2, depth=1, activation="relu", sigma_w2=2.0, sigma_b2=0.1)[1] @ v
-    torch.testing.assert_close(out[-5:], tail)
+    nngp, ntk = fc_kernel(x1, x2, depth=2, activation="relu", sigma_w2=2.0, sigma_b2=0.1)
+    tail = x1.detach()[-300:].cpu().requires_grad_()
+    ref_nngp, ref_ntk = fc_kernel(tail, x2.cpu(), depth=2, activation="relu", sigma_w2=2.0, sigma_b2=0.1)
+    torch.testing.assert_close(nngp[-300:].cpu(), ref_nngp)
+    torch.testing.assert_close(ntk[-300:].cpu(), ref_ntk)
+    (grad,) = torch.autograd.grad((nngp + ntk).sum(), x1)
+    (ref_grad,) = torch.autograd.grad((ref_nngp + ref_ntk).sum(), tail)
+    torch.testing.assert_close(grad[-300:].cpu(), ref_grad)
+    head = x1.detach()[:5].cpu()
+    torch.testing.assert_close(nngp[:5].detach().cpu(), fc_kernel(head, x2.cpu(), depth=2, activation="relu",
+                                                                   sigma_w2=2.0, sigma_b2=0.1)[0])

@@ -362,6 +362,37 @@ def test_c_map_at_one_stays_a_correlation_and_measure_takes_duplicates():
     assert parallel.c0 == 1.0
 
 
+@pytest.mark.parametrize("q", [1e3, 1e10, 1e100, 1e200, 1e300, 1e308])
+def test_maps_at_huge_variances_reach_their_limits(q):
+    # As q -> infinity with sigma_w2 = 1, sigma_b2 = 0.1, c = 0.5 (independent closed forms):
+    # erf: 2q / (1 + 2q) -> 1, so q_out -> 1.1 and c_out -> ((2/pi) asin(c) + 0.1) / 1.1 (at the rate
+    # 1 / sqrt(q) of asin near 1);
+    # relu: exactly c_out = (w q J(c) / 2 + b) / (w q / 2 + b), with the arc-cosine
+    # J(c) = (sqrt(1 - c^2) + (pi - acos c) c) / pi;
+    # sin, cos: E[phi(u) phi(v)] -> 0 off the diagonal, E[phi^2] -> 1/2, so c_out -> 0.1 / 0.6.
+    # They were NaN (erf past q ~ 1e200, sin / cos past q ~ 1400) or 1 (relu past q ~ 1e154): the
+    # closed forms multiplied two variances, or e^-q (0) by sinh(c q) (inf).
+    c, w, b = 0.5, 1.0, 0.1
+    erf_limit = (2 / math.pi * math.asin(c) * w + b) / (w + b)
+    arc_cosine = (math.sqrt(1 - c * c) + (math.pi - math.acos(c)) * c) / math.pi
+    relu_c = (w * arc_cosine / 2 + b / q) / (w / 2 + b / q)
+    assert mf.c_map(c, q, w, b, "erf") == pytest.approx(erf_limit, rel=1 / math.sqrt(q) + 1e-13)
+    assert mf.q_map(q, w, b, "erf") == pytest.approx(w + b, rel=1 / math.sqrt(q) + 1e-13)
+    assert mf.c_map(c, q, w, b, "relu") == pytest.approx(relu_c, rel=1e-13)
+    for name in ("sin", "cos"):
+        assert mf.c_map(c, q, w, b, name) == pytest.approx(b / (w / 2 + b), rel=1e-13)
+        assert mf.q_map(q, w, b, name) == pytest.approx(w / 2 + b, rel=1e-13)
+
+
+def test_trigonometric_maps_near_correlation_one_at_large_variance():
+    # q = 2000, c = 1 - 1e-4: e^-q = 0 and sinh(c q) = inf in double, yet the kernel is
+    # e^-q(1 - c) / 2 + O(e^-q(1 + c)) = e^-0.2 / 2: not small.
+    q, c, w, b = 2000.0, 1.0 - 1e-4, 1.0, 0.1
+    k_sin = 0.5 * math.exp(-q * (1 - c))  # the e^-q(1 + c) term is below double's range
+    assert mf.c_map(c, q, w, b, "sin") == pytest.approx((w * k_sin + b) / (w / 2 + b), rel=1e-12)
+    assert mf.c_map(c, q, w, b, "cos") == pytest.approx((w * k_sin + b) / (w / 2 + b), rel=1e-12)
+
+
 def test_dropout_is_modelled_or_refused():
     q, w, b, p = 1.3, 1.8, 0.1, 0.25
     plain = mf.q_map(q, w, b, "tanh")

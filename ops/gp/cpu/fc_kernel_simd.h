@@ -9,6 +9,7 @@
 #include "ops/gp/fc_kernel_entry.h"
 
 #include <cstdint>
+#include <limits>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__)
 #if __GLIBC_PREREQ(2, 35)
@@ -53,6 +54,17 @@ struct Lanes<float> {
   }
 };
 
+// True when every lane of a comparison mask is set.
+template <typename M>
+inline bool all_set(M mask) {
+  for (int w = 0; w < static_cast<int>(sizeof(M) / sizeof(mask[0])); ++w) {
+    if (!mask[w]) {
+      return false;
+    }
+  }
+  return true;
+}
+
 inline bool available() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
@@ -71,10 +83,13 @@ inline void dual_value(
   if constexpr (F == Form::Linear) {
     k = c * r, kd = one;
   } else if constexpr (F == Form::Erf) {
+    // kernel_entry.h's erf_terms: no product of two variances, so nothing overflows.
     const V d1 = one + T(2) * a, d2 = one + T(2) * b;
-    const V root_det = L::sqrt(d1 * d2 - T(4) * c * c * a * b);
-    k = K::kTwoOverPi * L::atan2(T(2) * c * r, root_det);
-    kd = (T(2) * K::kTwoOverPi) / root_det;
+    const V u1 = one / (T(2) + one / a), u2 = one / (T(2) + one / b);
+    const V rest = one / (d1 * d2) + T(2) * u1 / d2 + T(2) * u2 / d1 + T(4) * u1 * u2 * (one - c) * (one + c);
+    const V root_rest = L::sqrt(rest);
+    k = K::kTwoOverPi * L::atan2(T(2) * c * L::sqrt(u1 * u2), root_rest);
+    kd = (T(2) * K::kTwoOverPi) / (L::sqrt(d1) * L::sqrt(d2) * root_rest);
   } else {
     V s2 = (one - c) * (one + c);
     s2 = s2 > zero ? s2 : zero;
@@ -130,7 +145,15 @@ inline void row_chunks(
       const V a = zero + qa[l];
       V b;
       __builtin_memcpy(&b, columns_q + l * column_stride + offset, sizeof(V));
-      const V r = L::sqrt(a * b);
+      const V product = a * b;
+      // kernel_entry.h's root_product: where a b overflows or leaves the normal range (rare: huge
+      // or tiny variances), sqrt(a) sqrt(b) instead.
+      const auto normal = (product >= std::numeric_limits<T>::min()) & (product <= std::numeric_limits<T>::max());
+      V r = L::sqrt(product);
+      if (!all_set(normal)) {
+        const V split = L::sqrt(a) * L::sqrt(b);
+        r = normal ? r : (a == b ? a : split);
+      }
       V c = covariance / r;
       c = c >= T(1) - kSnap ? one : c;
       c = c <= T(-1) + kSnap ? -one : c;

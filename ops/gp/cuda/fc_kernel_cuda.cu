@@ -16,6 +16,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <array>
 #include <vector>
 
@@ -27,14 +28,17 @@ using dual::entry::Form;
 constexpr int kTile = 16;
 // The backward keeps three values per layer per thread in local memory.
 constexpr int64_t kMaxBackwardDepth = 128;
-// The 2-D launches put the rows of x1 on gridDim.y: at most 65535 tiles of kTile rows.
-constexpr int64_t kMaxLaunchRows = int64_t{65535} * kTile;
+// The 2-D launches put the tiles of x1's rows on gridDim.y, at most 65535 per launch: more rows
+// are covered by several launches, each told the index of its first row tile.
+constexpr int64_t kMaxGridY = 65535;
 
-void check_launch_rows(const char* op, int64_t n) {
-  TORCH_CHECK(
-      n <= kMaxLaunchRows, op, " (CUDA): x1 has ", n, " rows, more than the ", kMaxLaunchRows,
-      " one kernel launch covers (gridDim.y <= 65535 tiles of ", kTile,
-      " rows); evaluate it in blocks of rows (slices of x1, or fc_kernel_matmul)");
+// Calls launch(first_row_tile, row_tiles_in_this_launch) over the row tiles of n rows.
+template <typename Launch>
+void over_row_tiles(int64_t n, Launch&& launch) {
+  const int64_t row_tiles = (n + kTile - 1) / kTile;
+  for (int64_t first = 0; first < row_tiles; first += kMaxGridY) {
+    launch(first, std::min(kMaxGridY, row_tiles - first));
+  }
 }
 
 // Row tables on the device, in the kernel's type.
@@ -129,8 +133,9 @@ __device__ void load_tile(
 template <typename T, typename Dual>
 __global__ void forward_kernel(
     Dual dual, EntryParams<T> p, const T* q, int64_t n, int64_t m, int64_t column_offset, T* dots, T* nngp,
-    T* ntk, bool symmetric) {
-  if (symmetric && blockIdx.x < blockIdx.y) {
+    T* ntk, bool symmetric, int64_t first_row_tile) {
+  const int64_t row_tile = first_row_tile + blockIdx.y;
+  if (symmetric && blockIdx.x < row_tile) {
     return; // the whole tile is below the diagonal
   }
   extern __shared__ unsigned char shared[];
@@ -138,7 +143,7 @@ __global__ void forward_kernel(
   const int64_t stride = p.depth + 1;
   T* columns_tile = rows_tile + kTile * stride;
   T* mirror = columns_tile + kTile * stride; // [2][kTile][kTile + 1]: nngp, ntk of this tile
-  const int64_t i0 = static_cast<int64_t>(blockIdx.y) * kTile, j0 = static_cast<int64_t>(blockIdx.x) * kTile;
+  const int64_t i0 = row_tile * kTile, j0 = static_cast<int64_t>(blockIdx.x) * kTile;
   load_tile(q, stride, n, m, column_offset, i0, j0, rows_tile, columns_tile);
   const int64_t i = i0 + threadIdx.y, j = j0 + threadIdx.x;
   if (i < n && j < m && !(symmetric && j < i)) {
@@ -185,7 +190,7 @@ __global__ void diagonal_forward_kernel(
 template <typename T, typename Dual>
 __global__ void backward_kernel(
     Dual dual, EntryParams<T> p, const T* q, int64_t n, int64_t m, int64_t column_offset, bool diagonal,
-    const T* g_nngp, const T* g_ntk, T* dots, double* grad_q, double* grad_sigmas) {
+    const T* g_nngp, const T* g_ntk, T* dots, double* grad_q, double* grad_sigmas, int64_t first_row_tile) {
   __shared__ double partial_w[kTile * kTile], partial_b[kTile * kTile];
   const int thread = threadIdx.y * kTile + threadIdx.x;
   partial_w[thread] = 0.0, partial_b[thread] = 0.0;
@@ -193,7 +198,7 @@ __global__ void backward_kernel(
   if (diagonal) {
     i = (static_cast<int64_t>(blockIdx.x) * kTile * kTile) + thread, j = i, index = i;
   } else {
-    i = static_cast<int64_t>(blockIdx.y) * kTile + threadIdx.y, j = static_cast<int64_t>(blockIdx.x) * kTile + threadIdx.x;
+    i = (first_row_tile + blockIdx.y) * kTile + threadIdx.y, j = static_cast<int64_t>(blockIdx.x) * kTile + threadIdx.x;
     index = i * m + j;
   }
   const bool active = i < n && j < m;
@@ -252,9 +257,6 @@ at::Tensor fc_kernel_cuda(
   const int64_t n = a.size(0);
   const int64_t m = diagonal ? n : (other.defined() ? other.size(0) : n);
   const int64_t column_offset = other.defined() ? n : 0;
-  if (!diagonal) {
-    check_launch_rows("fc_kernel", n);
-  }
   const RowTables tables = row_tables(config, squared_row_norms(a, other), w, b, false, a.scalar_type() == at::kFloat);
   at::Tensor dots = out[0];
   if (diagonal) {
@@ -277,15 +279,18 @@ at::Tensor fc_kernel_cuda(
         const int threads = 256;
         diagonal_forward_kernel<scalar_t, DualType><<<(n + threads - 1) / threads, threads, 0, stream>>>(
             dual, params, q, n, column_offset, dots.data_ptr<scalar_t>(), nngp_out, ntk_out);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
       } else {
-        const dim3 grid((m + kTile - 1) / kTile, (n + kTile - 1) / kTile);
         const bool symmetric = !other.defined();
         const size_t shared = (2 * kTile * (depth + 1) + 2 * kTile * (kTile + 1)) * sizeof(scalar_t);
         TORCH_CHECK(shared <= 48 * 1024, "fc_kernel (CUDA): depth ", depth, " is too large for the shared-memory tile");
-        forward_kernel<scalar_t, DualType><<<grid, dim3(kTile, kTile), shared, stream>>>(
-            dual, params, q, n, m, column_offset, dots.data_ptr<scalar_t>(), nngp_out, ntk_out, symmetric);
+        over_row_tiles(n, [&](int64_t first, int64_t count) {
+          const dim3 grid((m + kTile - 1) / kTile, count);
+          forward_kernel<scalar_t, DualType><<<grid, dim3(kTile, kTile), shared, stream>>>(
+              dual, params, q, n, m, column_offset, dots.data_ptr<scalar_t>(), nngp_out, ntk_out, symmetric, first);
+          C10_CUDA_KERNEL_LAUNCH_CHECK();
+        });
       }
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
     });
   });
   return out;
@@ -315,9 +320,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fc_kernel_backward_cu
   const int64_t n = a.size(0);
   const int64_t m = diagonal ? n : (other.defined() ? other.size(0) : n);
   const int64_t column_offset = other.defined() ? n : 0;
-  if (!diagonal) {
-    check_launch_rows(op, n);
-  }
   const std::vector<double> norms = squared_row_norms(a, other);
   const RowTables tables = row_tables(config, norms, w, b, true, a.scalar_type() == at::kFloat);
   const int64_t stride = depth + 1;
@@ -337,12 +339,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fc_kernel_backward_cu
       const scalar_t* g_ntk = config.ntk ? g[config.nngp ? 1 : 0].data_ptr<scalar_t>() : nullptr;
       with_dual<scalar_t>(config, device_tables, [&](const auto& dual) {
         using DualType = std::decay_t<decltype(dual)>;
-        const dim3 grid = diagonal ? dim3((n + kTile * kTile - 1) / (kTile * kTile))
-                                   : dim3((m + kTile - 1) / kTile, (n + kTile - 1) / kTile);
-        backward_kernel<scalar_t, DualType><<<grid, dim3(kTile, kTile), 0, stream>>>(
-            dual, params, device_tables.q.template data_ptr<scalar_t>(), n, m, column_offset, diagonal, g_nngp,
-            g_ntk, dots.data_ptr<scalar_t>(), grad_q.data_ptr<double>(), grad_sigmas.data_ptr<double>());
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
+        const auto launch = [&](dim3 grid, int64_t first_row_tile) {
+          backward_kernel<scalar_t, DualType><<<grid, dim3(kTile, kTile), 0, stream>>>(
+              dual, params, device_tables.q.template data_ptr<scalar_t>(), n, m, column_offset, diagonal, g_nngp,
+              g_ntk, dots.data_ptr<scalar_t>(), grad_q.data_ptr<double>(), grad_sigmas.data_ptr<double>(),
+              first_row_tile);
+          C10_CUDA_KERNEL_LAUNCH_CHECK();
+        };
+        if (diagonal) {
+          launch(dim3((n + kTile * kTile - 1) / (kTile * kTile)), 0);
+        } else {
+          over_row_tiles(n, [&](int64_t first, int64_t count) {
+            launch(dim3((m + kTile - 1) / kTile, count), first);
+          });
+        }
       });
     });
   }
