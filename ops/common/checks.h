@@ -12,6 +12,10 @@
 #include <cmath>
 #include <string>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
+
 namespace statmech::checks {
 
 // ---- scalar arguments (the calculator, the dual activation, the initialisers) -----------------
@@ -82,6 +86,22 @@ inline void same_device(
   TORCH_CHECK(
       t.device() == ref.device(), op, ": ", name, " is on ", t.device(), " but ", ref_name,
       " is on ", ref.device(), "; all tensors must be on one device");
+}
+
+// ---- host memory ------------------------------------------------------------------------------
+
+// Refuses a host buffer larger than the machine's physical memory, naming the arguments that size
+// it (`what`, e.g. "depth = 1000000000 keeps depth + 1 variances for each of 6 rows"). Past that
+// size an allocation can still succeed (Linux overcommits) and the process is then killed while
+// filling it, instead of raising an error that says why.
+inline void fits_in_host_memory(const char* op, double bytes, const std::string& what) {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+  const double physical = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE));
+  TORCH_CHECK(!(physical > 0) || bytes <= physical, op, ": ", what, " ", bytes / 1e9,
+              " GB, more than this machine's ", physical / 1e9, " GB of memory");
+#else
+  (void)op, (void)bytes, (void)what;
+#endif
 }
 
 } // namespace statmech::checks

@@ -158,6 +158,11 @@ RowTables row_tables(
   t.depth = config.depth;
   const int64_t rows = t.rows;
   const int64_t depth = config.depth;
+  // q, and for the backward the second moments and slopes: 3 doubles per row and layer at most.
+  checks::fits_in_host_memory(
+      "fc_kernel", 3.0 * 8.0 * static_cast<double>(rows) * (static_cast<double>(depth) + 1.0),
+      "depth = " + std::to_string(depth) + " keeps depth + 1 variances (and, for the backward, moments) for each of " +
+          std::to_string(rows) + " rows, which needs");
   const int64_t stride = depth + 1;
   t.q.assign(rows * stride, 0.0);
   if (for_backward) {

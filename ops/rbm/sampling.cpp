@@ -360,6 +360,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rbm_ais(
     std::optional<at::Generator> generator,
     const std::optional<at::Tensor>& visible_log_variance) {
   check_ais_inputs(weight, visible_bias, hidden_bias, base_visible_bias, betas_arg, runs, visible_log_variance);
+  if (weight.device().is_cpu()) {
+    // The chains and the products of one step: a few [runs, visible + hidden] buffers, some in float64.
+    checks::fits_in_host_memory(
+        "rbm_ais", 4.0 * 8.0 * static_cast<double>(runs) * static_cast<double>(weight.size(0) + weight.size(1)),
+        "runs = " + std::to_string(runs) + " chains of " + std::to_string(weight.size(0)) + " visible and " +
+            std::to_string(weight.size(1)) + " hidden units need");
+  }
   const std::vector<double> betas = checked_ais_betas(betas_arg.has_value() ? *betas_arg : default_ais_betas());
   const int64_t hidden = weight.size(1);
   const auto double_options = weight.options().dtype(at::kDouble);

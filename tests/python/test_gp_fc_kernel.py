@@ -456,6 +456,8 @@ def test_compile_fullgraph():
     [
         (dict(x2=torch.randn(3, 5, dtype=torch.float64)), r"fc_kernel: x2.size\(1\) must equal"),
         (dict(depth=-1), "depth .* must be >= 0"),
+        # More layers than memory (the per-layer variances of every row are kept): was the OOM killer.
+        (dict(depth=10**12), r"depth = 1000000000000 keeps depth \+ 1 variances .* rows, which needs .* GB, more than"),
         (dict(sigma_w2=-1.0), "sigma_w2 must be a non-negative"),
         (dict(sigma_b2=float("nan")), "sigma_b2 must be a non-negative"),
         (dict(activation="swish2"), "unknown activation 'swish2'"),

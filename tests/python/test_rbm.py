@@ -271,6 +271,10 @@ def test_ais_is_reproducible_and_checks_betas():
         ops.rbm_ais(W, a, c, a, torch.tensor([0.0, 1.5, 1.0], dtype=torch.float64), 10)
     with pytest.raises(RuntimeError, match=r"rbm_ais: runs must be >= 1"):
         ops.rbm_ais(W, a, c, a, betas, 0)
+    # More chains than memory: a named error, not an allocator message or the OOM killer.
+    for runs in (10**11, 2**62):
+        with pytest.raises(RuntimeError, match=rf"rbm_ais: runs = {runs} chains of .* GB, more than this machine's"):
+            ops.rbm_ais(W, a, c, a, betas, runs)
     with pytest.raises(RuntimeError, match=r"rbm_ais: base_visible_bias.size\(0\) must equal"):
         ops.rbm_ais(W, a, c, a[:3], betas, 4)
 
