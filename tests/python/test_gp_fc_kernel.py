@@ -289,14 +289,14 @@ def _large_inputs(scale, dtype):
 
 @pytest.mark.parametrize("activation", ["sin", "cos", "erf", "relu", "abs"])
 @pytest.mark.parametrize("scale", [10.0, 30.0, 1e3, 1e10, 1e17])
-def test_large_inputs_match_high_precision(activation, scale):
+def test_large_inputs_match_high_precision(activation, scale, device):
     # Variances q ~ scale^2: sinh(q) overflows and e^-q underflows (float: q > ~88, double:
     # q > ~710), the erf determinant's product of variances overflows (float: q > ~1e19), and so
     # does sqrt(q1 q2) itself. The kernels must stay finite and correct there, in both dtypes.
     x = _large_inputs(scale, torch.float64)
     ref_nngp, ref_ntk = _mp_reference(x, x, 2, activation, 2.0, 0.1)
     for dtype, rtol in ((torch.float64, 1e-9), (torch.float32, 2e-3)):
-        xd = x.to(dtype)
+        xd = x.to(dtype).to(device)
         # Near c = 1 and large q the kernels are ill-conditioned in c: e^-q(1 - c) (sin, cos) has
         # sensitivity q, erf's kd ~ 1 / sqrt(1 / q + 1 - c^2) about 1 / (1 - c). With float's c
         # (~6e-8 apart) the near-copy entries (1 - c ~ 1e-6) carry errors of 10% or more from
@@ -307,21 +307,23 @@ def test_large_inputs_match_high_precision(activation, scale):
         for other in (xd, None):
             nngp, ntk = fc_kernel(xd, other, depth=2, activation=activation, sigma_w2=2.0, sigma_b2=0.1)
             for ours, ref in ((nngp, ref_nngp), (ntk, ref_ntk)):
+                ours = ours.double().cpu()
                 assert torch.isfinite(ours).all(), (dtype, ours)
-                np.testing.assert_allclose(ours.double().numpy()[compared], ref[compared], rtol=rtol,
+                np.testing.assert_allclose(ours.numpy()[compared], ref[compared], rtol=rtol,
                                            atol=rtol * np.abs(ref).max())
         diag_nngp, diag_ntk = fc_kernel(xd, depth=2, activation=activation, sigma_w2=2.0, sigma_b2=0.1,
                                         diagonal=True)
-        np.testing.assert_allclose(diag_nngp.double().numpy(), ref_nngp.diagonal(), rtol=rtol)
-        np.testing.assert_allclose(diag_ntk.double().numpy(), ref_ntk.diagonal(), rtol=rtol)
+        np.testing.assert_allclose(diag_nngp.double().cpu().numpy(), ref_nngp.diagonal(), rtol=rtol)
+        np.testing.assert_allclose(diag_ntk.double().cpu().numpy(), ref_ntk.diagonal(), rtol=rtol)
 
 
 @pytest.mark.parametrize("activation", ["sin", "cos", "erf"])
-def test_gradients_at_large_variances(activation):
+def test_gradients_at_large_variances(activation, device):
     # q ~ 900: e^-q sinh(q c) was inf * 0 = NaN in the forward and the backward. The near-copy rows
     # keep an off-diagonal entry away from 0, so the check is not of zeros only.
-    x = _large_inputs(30.0, torch.float64).requires_grad_()
-    w, b = _sig(2.0), _sig(0.1)
+    x = _large_inputs(30.0, torch.float64).to(device).requires_grad_()
+    w = torch.tensor(2.0, dtype=torch.float64, device=device, requires_grad=True)
+    b = torch.tensor(0.1, dtype=torch.float64, device=device, requires_grad=True)
 
     def f(x, w, b):
         return fc_kernel(x, depth=2, activation=activation, sigma_w2=w, sigma_b2=b)
