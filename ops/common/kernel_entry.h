@@ -94,26 +94,34 @@ STATMECH_HD T root_product(T a, T b) {
 // The erf dual without overflow for any finite variances. With d = 1 + 2q and u = q / d (< 1/2),
 // det = d1 d2 - 4 c^2 a b = d1 d2 rest, rest = 1 / (d1 d2) + 2 u1 / d2 + 2 u2 / d1 + 4 u1 u2 (1 - c^2):
 // every term of rest is positive (no cancellation as c -> 1), and 1 / sqrt(det) is formed from
-// sqrt(d1), sqrt(d2) and sqrt(rest) instead of the product d1 d2, which overflows for large q.
+// 1 / d1, 1 / d2 and rest instead of the product d1 d2, which overflows for large q. Three
+// divisions in all (they are what costs, in double on a GPU).
 template <typename T>
 struct ErfTerms {
-  T d1, d2;
+  T inverse_d1, inverse_d2; // 1 / (1 + 2q)
   // k = (2 / pi) atan2(numerator, denominator): 2 c sqrt(a b) and sqrt(det), both over sqrt(d1 d2).
   T numerator, denominator;
   T inverse_root_det; // 1 / sqrt(det)
 };
 
+// q / (1 + 2q) from 1 / (1 + 2q): directly below q = 1, as 1/2 - 1/2 / (1 + 2q) above (exact where
+// 1 + 2q overflows to inf, and free of cancellation there).
+template <typename T>
+STATMECH_HD T over_one_plus_twice(T q, T inverse_d) {
+  return q < T(1) ? q * inverse_d : T(0.5) - T(0.5) * inverse_d;
+}
+
 template <typename T>
 STATMECH_HD ErfTerms<T> erf_terms(T a, T b, T c) {
   ErfTerms<T> e{};
-  e.d1 = T(1) + T(2) * a;
-  e.d2 = T(1) + T(2) * b;
-  // q / d as 1 / (2 + 1 / q): d overflows for q near the top of the range.
-  const T u1 = T(1) / (T(2) + T(1) / a), u2 = T(1) / (T(2) + T(1) / b);
-  const T rest = T(1) / e.d1 / e.d2 + T(2) * u1 / e.d2 + T(2) * u2 / e.d1 + T(4) * u1 * u2 * (T(1) - c) * (T(1) + c);
+  e.inverse_d1 = T(1) / (T(1) + T(2) * a);
+  e.inverse_d2 = T(1) / (T(1) + T(2) * b);
+  const T u1 = over_one_plus_twice(a, e.inverse_d1), u2 = over_one_plus_twice(b, e.inverse_d2);
+  const T rest = e.inverse_d1 * e.inverse_d2 + T(2) * (u1 * e.inverse_d2 + u2 * e.inverse_d1) +
+                 T(4) * u1 * u2 * (T(1) - c) * (T(1) + c);
   e.numerator = T(2) * c * sqrt(u1) * sqrt(u2);
   e.denominator = sqrt(rest);
-  e.inverse_root_det = T(1) / (sqrt(e.d1) * sqrt(e.d2) * e.denominator);
+  e.inverse_root_det = sqrt(e.inverse_d1) * sqrt(e.inverse_d2) / e.denominator;
   return e;
 }
 
@@ -217,8 +225,8 @@ STATMECH_HD Partials<T> partials(T a, T b, T c, T r, T alpha) {
     p.kd = T(2) * K::kTwoOverPi * inv;
     // c r / (a d1 root_det) = c sqrt(b / a) / (d1 root_det); the 1 / det^(3/2) factors are taken
     // one 1 / root_det at a time after a factor of order q, so that none overflows or underflows early.
-    p.k_a = a > 0 ? K::kTwoOverPi * c * (sqrt(b) / sqrt(a)) / e.d1 * inv : T(0);
-    p.k_b = b > 0 ? K::kTwoOverPi * c * (sqrt(a) / sqrt(b)) / e.d2 * inv : T(0);
+    p.k_a = a > 0 ? K::kTwoOverPi * c * (sqrt(b) / sqrt(a)) * e.inverse_d1 * inv : T(0);
+    p.k_b = b > 0 ? K::kTwoOverPi * c * (sqrt(a) / sqrt(b)) * e.inverse_d2 * inv : T(0);
     p.k_c = r * p.kd;
     p.kd_a = -T(2) * K::kTwoOverPi * ((T(1) + T(2) * b * (T(1) - c) * (T(1) + c)) * inv) * inv * inv;
     p.kd_b = -T(2) * K::kTwoOverPi * ((T(1) + T(2) * a * (T(1) - c) * (T(1) + c)) * inv) * inv * inv;

@@ -84,12 +84,14 @@ inline void dual_value(
     k = c * r, kd = one;
   } else if constexpr (F == Form::Erf) {
     // kernel_entry.h's erf_terms: no product of two variances, so nothing overflows.
-    const V d1 = one + T(2) * a, d2 = one + T(2) * b;
-    const V u1 = one / (T(2) + one / a), u2 = one / (T(2) + one / b);
-    const V rest = one / (d1 * d2) + T(2) * u1 / d2 + T(2) * u2 / d1 + T(4) * u1 * u2 * (one - c) * (one + c);
+    const V inverse_d1 = one / (one + T(2) * a), inverse_d2 = one / (one + T(2) * b);
+    const V u1 = a < one ? a * inverse_d1 : T(0.5) - T(0.5) * inverse_d1;
+    const V u2 = b < one ? b * inverse_d2 : T(0.5) - T(0.5) * inverse_d2;
+    const V rest = inverse_d1 * inverse_d2 + T(2) * (u1 * inverse_d2 + u2 * inverse_d1) +
+                   T(4) * u1 * u2 * (one - c) * (one + c);
     const V root_rest = L::sqrt(rest);
-    k = K::kTwoOverPi * L::atan2(T(2) * c * L::sqrt(u1 * u2), root_rest);
-    kd = (T(2) * K::kTwoOverPi) / (L::sqrt(d1) * L::sqrt(d2) * root_rest);
+    k = K::kTwoOverPi * L::atan2(T(2) * c * L::sqrt(u1) * L::sqrt(u2), root_rest);
+    kd = (T(2) * K::kTwoOverPi) * L::sqrt(inverse_d1) * L::sqrt(inverse_d2) / root_rest;
   } else {
     V s2 = (one - c) * (one + c);
     s2 = s2 > zero ? s2 : zero;
