@@ -295,20 +295,27 @@ def test_async_matches_reference_with_the_kernels_orders(dtype, n, batch, max_sw
     assert torch.equal(state.double(), ref3)
 
 
-@pytest.mark.parametrize("where", [(10, 140), (70, 75), (149, 3)])
-def test_asymmetric_entry_anywhere_is_seen(where):
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("where", [(10, 140), (70, 75), (149, 3), (127, 128), "signed zero"])
+def test_asymmetric_entry_anywhere_is_seen(where, dtype):
     # One asymmetric pair in a tile right of the diagonal, in a diagonal tile, below the
-    # diagonal: the kernel must then add columns of W (not rows) on a flip, as the reference does.
+    # diagonal, across a tile corner: the kernel must then add columns of W (not rows) on a flip,
+    # as the reference does. The symmetry check compares bit patterns: +0 against -0 is equal
+    # in value, and either way of reading W must give the reference's result.
     g = gen(42)
     n, batch = 150, 5
     w = random_symmetric(n, g, diagonal=False)
-    w[where] += 2.0
+    if where == "signed zero":
+        w[20, 90], w[90, 20] = 0.0, -0.0
+    else:
+        w[where] += 2.0
+    w = w.to(dtype).double()  # values that float32 holds exactly
     s = H.random_patterns(batch, n, generator=g, dtype=torch.float64)
     theta = torch.zeros(n, dtype=torch.float64)
     orders = OPS._binary_hopfield_async_orders(s, 4, generator=gen(43))
-    state, _ = H.glauber(s, w, [0.0] * 4, generator=gen(43))
+    state, _ = H.glauber(s.to(dtype), w.to(dtype), [0.0] * 4, generator=gen(43))
     ref, _, _ = async_reference(s, w, theta, orders, 4, stop_at_fixed_point=False, check_energy=False)
-    assert torch.equal(state, ref)
+    assert torch.equal(state.double(), ref)
 
 
 def test_one_network_per_row_follows_the_same_orders():

@@ -27,8 +27,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <mutex>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 
@@ -82,18 +85,41 @@ STATMECH_CPU_CLONES void add_column_to_rows(
 }
 
 // True when every matrix of w [..., N, N] (contiguous) is symmetric: compares 64 x 64 tiles with
-// their mirror (W is read about once) and stops at the first tile with a difference. Threads take
+// their mirror (W is read once) and stops at the first tile with a difference. Threads take
 // pairs of tile rows (t, last - t), which hold equal numbers of tiles of the upper triangle.
+constexpr int64_t kSymmetryTile = 64;
+
+// Tile row bi against its mirror column. The mirror tile is first copied, transposed, into a
+// buffer in L1, reading each of its rows contiguously (read column by column, every element is in
+// another cache line and page). Values are compared as bit patterns, which vectorises (a
+// floating-point != reduction does not): equal bits are equal values, and the only equal values
+// with other bits, +0 and -0, at worst cost the transposed copy that a non-symmetric W takes.
 template <typename T>
-STATMECH_CPU_CLONES bool tile_row_symmetric(const T* a, int64_t n, int64_t bi, int64_t tile) {
+STATMECH_CPU_CLONES bool tile_row_symmetric(const T* a, int64_t n, int64_t bi) {
+  using Bits = std::conditional_t<sizeof(T) == 8, uint64_t, uint32_t>;
+  static_assert(sizeof(Bits) == sizeof(T));
+  constexpr int64_t tile = kSymmetryTile;
+  Bits mirror[tile * tile]; // mirror[r * tile + c] = the bits of a[(bj + c) * n + bi + r]
+  const int64_t rows = std::min(tile, n - bi);
   for (int64_t bj = bi; bj < n; bj += tile) {
-    bool differ = false;
-    for (int64_t i = bi; i < std::min(bi + tile, n); ++i) {
-      for (int64_t j = std::max(bj, i + 1); j < std::min(bj + tile, n); ++j) {
-        differ |= a[i * n + j] != a[j * n + i];
+    const int64_t columns = std::min(tile, n - bj);
+    for (int64_t c = 0; c < columns; ++c) {
+      const T* source = a + (bj + c) * n + bi;
+      for (int64_t r = 0; r < rows; ++r) {
+        std::memcpy(&mirror[r * tile + c], source + r, sizeof(T));
       }
     }
-    if (differ) {
+    Bits differ = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* row = a + (bi + r) * n + bj;
+      const Bits* transposed = mirror + r * tile;
+      for (int64_t c = 0; c < columns; ++c) {
+        Bits value;
+        std::memcpy(&value, row + c, sizeof(T));
+        differ |= value ^ transposed[c];
+      }
+    }
+    if (differ != 0) {
       return false;
     }
   }
@@ -102,16 +128,15 @@ STATMECH_CPU_CLONES bool tile_row_symmetric(const T* a, int64_t n, int64_t bi, i
 
 template <typename T>
 bool symmetric(const T* w, int64_t matrices, int64_t n) {
-  constexpr int64_t kTile = 64;
-  const int64_t tiles = (n + kTile - 1) / kTile;
+  const int64_t tiles = (n + kSymmetryTile - 1) / kSymmetryTile;
   std::atomic<bool> same{true};
   for (int64_t m = 0; m < matrices && same.load(); ++m) {
     const T* a = w + m * n * n;
     at::parallel_for(0, (tiles + 1) / 2, 1, [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end && same.load(std::memory_order_relaxed); ++t) {
-        bool ok = tile_row_symmetric(a, n, t * kTile, kTile);
+        bool ok = tile_row_symmetric(a, n, t * kSymmetryTile);
         if (ok && tiles - 1 - t != t) {
-          ok = tile_row_symmetric(a, n, (tiles - 1 - t) * kTile, kTile);
+          ok = tile_row_symmetric(a, n, (tiles - 1 - t) * kSymmetryTile);
         }
         if (!ok) {
           same.store(false, std::memory_order_relaxed);
