@@ -234,6 +234,10 @@ def edge_of_chaos_(
 
         >>> net = nn.Sequential(nn.Linear(784, 512), nn.Tanh(), nn.Linear(512, 512), nn.Tanh(), nn.Linear(512, 10))
         >>> print(statmech.init.edge_of_chaos_(net, sigma_b2=0.05))
+        EdgeOfChaosReport (3 layers)
+        layer  module  shape    activation  sigma_w2  sigma_b2  distribution  reason
+        -----  ------  -------  ----------  --------  --------  ------------  ------
+        0      Linear  512x784  tanh        1.76095   0.05      orthogonal    ...
     """
     if distribution not in _DISTRIBUTIONS:
         raise ValueError(f"edge_of_chaos_: distribution must be one of {_DISTRIBUTIONS}, got {distribution!r}")

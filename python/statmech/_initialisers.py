@@ -95,8 +95,10 @@ def critical_normal_(
     Example::
 
         >>> w = torch.empty(256, 128)
-        >>> statmech.init.critical_normal_(w, 2.0)          # ReLU at the critical point
-        >>> statmech.init.critical_normal_(w, activation="tanh", sigma_b2=0.05)
+        >>> _ = statmech.init.critical_normal_(w, 2.0)      # ReLU at the critical point
+        >>> round(w.var().item() * 128, 1)                  # sigma_w2 / fan_in
+        2.0
+        >>> _ = statmech.init.critical_normal_(w, activation="tanh", sigma_b2=0.05)  # sigma_w2 = 1.76
     """
     value = _sigma_w2_or_critical("critical_normal_", sigma_w2, activation, sigma_b2, nonlinearity)
     value = value * _fan_scale("critical_normal_", tensor, mode)

@@ -259,6 +259,7 @@ def tat(
     Example::
 
         >>> statmech.meanfield.tat("leaky_relu", depth=100, eta=0.9).negative_slope
+        0.5704...
     """
     d = _depth("tat", depth)
     return _wrap(_native.tat(_resolve(activation), d, subnet_max_func, max_curv_func, float(tau), float(eta)))

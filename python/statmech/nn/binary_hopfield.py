@@ -41,7 +41,8 @@ class BinaryHopfield(nn.Module):
 
         >>> net = statmech.nn.BinaryHopfield(100)
         >>> patterns = statmech.hopfield.random_patterns(5, 100)
-        >>> net.store(patterns)
+        >>> net.store(patterns)                     # returns the module
+        BinaryHopfield(num_neurons=100, rule='hebbian', update='async', max_sweeps=100)
         >>> torch.equal(net(patterns), patterns)   # stored patterns are fixed points
         True
     """

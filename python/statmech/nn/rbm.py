@@ -48,6 +48,8 @@ class RBM(nn.Module):
     Example::
 
         >>> rbm = statmech.nn.RBM(64, 16)
+        >>> optimizer = torch.optim.SGD(rbm.parameters(), lr=0.01)
+        >>> v = torch.bernoulli(torch.full((32, 64), 0.3))   # a batch of binary data
         >>> loss = rbm.contrastive_divergence(v, steps=1, persistent=True)
         >>> loss.backward(); optimizer.step()
     """
