@@ -125,8 +125,6 @@ at::Tensor default_ais_betas() {
   });
 }
 
-namespace {
-
 // Values of betas (on the host, float64) after checking 0 = b_0 < b_1 < ... < b_K = 1.
 std::vector<double> checked_ais_betas(const at::Tensor& betas) {
   constexpr const char* op = "rbm_ais";
@@ -142,6 +140,8 @@ std::vector<double> checked_ais_betas(const at::Tensor& betas) {
   }
   return std::vector<double>(b, b + n);
 }
+
+namespace {
 
 // A uniform draw u per element, compared with p in place: 1 where u < p, else 0 (the dtype of p).
 at::Tensor bernoulli_from(const at::Tensor& probability, const std::optional<at::Generator>& generator) {
@@ -315,8 +315,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> rbm_parallel_tempering(
   return {v, h, acceptance};
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ais_estimate(
-    const at::Tensor& log_z_base, const at::Tensor& log_weights, int64_t runs);
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gaussian_ais(
     const at::Tensor& weight,
     const at::Tensor& visible_bias,
@@ -326,6 +324,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gaussian_ais(
     const std::vector<double>& betas,
     int64_t runs,
     const std::optional<at::Generator>& generator);
+
+} // namespace
 
 // Annealed importance sampling (Neal 2001; for RBMs Salakhutdinov & Murray 2008, section 4.2).
 // Intermediate distributions between the base-rate model A (weights 0, visible bias b_A) and
@@ -350,7 +350,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gaussian_ais(
 // v_i of E_k, [(1 - b_k)(v_i - m_i)^2 + b_k (v_i - a_i)^2 - 2 b_k v_i (W h)_i] / (2 s_i)
 //   = (v_i - mu_i)^2 / (2 s_i) + const,  mu = (1 - b_k) m + b_k (a + W h),
 // so v | h ~ N(mu, s) (the variances are not annealed). A run starts from v ~ N(m, s) = p_A.
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rbm_ais(
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rbm_ais_any_device(
     const at::Tensor& weight,
     const at::Tensor& visible_bias,
     const at::Tensor& hidden_bias,
@@ -401,6 +401,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rbm_ais(
   return ais_estimate(log_z_base, log_weights, runs);
 }
 
+namespace {
+
 // rbm_ais for a Gaussian visible layer (the derivation is above rbm_ais).
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gaussian_ais(
     const at::Tensor& weight,
@@ -449,6 +451,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gaussian_ais(
   return ais_estimate(log_z_base, log_weights, runs);
 }
 
+} // namespace
+
 // log Z_base + log mean exp(log_weights) and its +-3 sigma ends, from the log weights [runs].
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ais_estimate(
     const at::Tensor& log_z_base, const at::Tensor& log_weights, int64_t runs) {
@@ -466,12 +470,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ais_estimate(
   return {log_z, log_z_lower, log_z_upper, log_weights};
 }
 
-} // namespace
-
 TORCH_LIBRARY_IMPL(statmech, CompositeExplicitAutograd, m) {
   m.impl("rbm_gibbs", &rbm_gibbs);
   m.impl("rbm_parallel_tempering", &rbm_parallel_tempering);
-  m.impl("rbm_ais", &rbm_ais);
+  m.impl("rbm_ais", &rbm_ais_any_device);
 }
 
 // Samples carry no gradient: a backward through them raises instead of returning zeros.

@@ -17,6 +17,8 @@
 #include <ATen/core/Tensor.h>
 
 #include <optional>
+#include <tuple>
+#include <vector>
 
 namespace statmech::rbm {
 
@@ -58,5 +60,25 @@ void check_parallel_tempering_shapes(
 // 1/10000 on [0.5, 0.9) and 1/100000 on [0.9, 1], i.e. 500 + 4000 + 10000 intermediate
 // distributions and 14,501 values from 0 to 1 inclusive. float64, on the CPU.
 at::Tensor default_ais_betas();
+
+// Values of betas (on the host, float64) after checking 0 = b_0 < b_1 < ... < b_K = 1.
+std::vector<double> checked_ais_betas(const at::Tensor& betas);
+
+// log Z_base + log mean exp(log_weights) and its +-3 sigma ends, from the log weights [runs]:
+// rbm_ais's four outputs.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ais_estimate(
+    const at::Tensor& log_z_base, const at::Tensor& log_weights, int64_t runs);
+
+// rbm_ais as ATen ops (any device; the CompositeExplicitAutograd kernel). The CUDA kernel
+// (cuda/ais_cuda.cu) fuses the Bernoulli anneal and calls this for a Gaussian visible layer.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rbm_ais_any_device(
+    const at::Tensor& weight,
+    const at::Tensor& visible_bias,
+    const at::Tensor& hidden_bias,
+    const at::Tensor& base_visible_bias,
+    const std::optional<at::Tensor>& betas,
+    int64_t runs,
+    std::optional<at::Generator> generator,
+    const std::optional<at::Tensor>& visible_log_variance);
 
 } // namespace statmech::rbm

@@ -6,6 +6,7 @@ exact distribution, scikit-learn's BernoulliRBM on the same weights, and the ana
 gradient.
 """
 
+import copy
 import math
 
 import numpy as np
@@ -233,21 +234,22 @@ def test_default_ais_schedule():
     assert int((betas < 0.5).sum()) == 500 and int(((betas >= 0.5) & (betas < 0.9)).sum()) == 4000
 
 
-def test_ais_is_exact_when_the_model_is_the_base_model():
-    W, a, c = random_model(5, 3)
+def test_ais_is_exact_when_the_model_is_the_base_model(device):
+    W, a, c = random_model(5, 3, device=device)
     W.zero_()
     c.zero_()
     log_z, lower, upper, log_weights = ops.rbm_ais(W, a, c, a, torch.linspace(0, 1, 11, dtype=torch.float64), 7)
-    assert_close(log_z, brute_force_log_z(W, a, c), rtol=1e-12, atol=1e-12)
+    assert_close(log_z.cpu(), brute_force_log_z(W.cpu(), a.cpu(), c.cpu()), rtol=1e-12, atol=1e-12)
     assert torch.all(log_weights.abs() < 1e-12) and lower == log_z == upper
 
 
-def test_ais_matches_exact_log_z_on_a_trained_digits_model(digits, digits_model):
+def test_ais_matches_exact_log_z_on_a_trained_digits_model(digits, digits_model, device):
     """AIS with the paper's 14,500 betas and 100 runs, from the base-rate model of the data: within
-    its own +-3 sigma spread of the exact value, and within 0.5 nats."""
-    model = digits_model
+    its own +-3 sigma spread of the exact value, and within 0.5 nats (on CUDA: the fused anneal of
+    ops/rbm/cuda/ais_cuda.cu)."""
+    model = copy.deepcopy(digits_model).to(device)
     exact = float(model.log_partition().detach())
-    log_z, lower, upper = model.ais(digits, runs=100, generator=torch.Generator().manual_seed(0))
+    log_z, lower, upper = model.ais(digits.to(device), runs=100, generator=torch.Generator(device).manual_seed(0))
     print(f"exact log Z {exact:.4f}, AIS {float(log_z):.4f} [{float(lower):.4f}, {float(upper):.4f}]")
     base = float(ops.rbm_log_partition(torch.zeros(64, 20, dtype=torch.float64), ops.rbm_base_rate_bias(digits), torch.zeros(20, dtype=torch.float64)))
     assert abs(exact - base) > 5  # the model is far from the base-rate model
@@ -255,12 +257,18 @@ def test_ais_matches_exact_log_z_on_a_trained_digits_model(digits, digits_model)
     assert abs(float(log_z) - exact) < 0.5
 
 
-def test_ais_is_reproducible_and_checks_betas():
+def test_ais_is_reproducible(device):
+    W, a, c = random_model(5, 3, device=device)
+    betas = torch.linspace(0, 1, 50, dtype=torch.float64)
+    r1 = ops.rbm_ais(W, a, c, a, betas, 10, generator=torch.Generator(device).manual_seed(4))
+    r2 = ops.rbm_ais(W, a, c, a, betas, 10, generator=torch.Generator(device).manual_seed(4))
+    r3 = ops.rbm_ais(W, a, c, a, betas, 10, generator=torch.Generator(device).manual_seed(5))
+    assert torch.equal(r1[3], r2[3]) and not torch.equal(r1[3], r3[3])
+
+
+def test_ais_checks_betas():
     W, a, c = random_model(5, 3)
     betas = torch.linspace(0, 1, 50, dtype=torch.float64)
-    r1 = ops.rbm_ais(W, a, c, a, betas, 10, generator=torch.Generator().manual_seed(4))
-    r2 = ops.rbm_ais(W, a, c, a, betas, 10, generator=torch.Generator().manual_seed(4))
-    assert torch.equal(r1[3], r2[3])
     with pytest.raises(RuntimeError, match=r"rbm_ais: betas must start at 0"):
         ops.rbm_ais(W, a, c, a, betas[1:], 10)
     with pytest.raises(RuntimeError, match=r"rbm_ais: betas must end at 1"):
@@ -279,11 +287,15 @@ def test_ais_is_reproducible_and_checks_betas():
         ops.rbm_ais(W, a, c, a[:3], betas, 4)
 
 
-def test_ais_float32_model_accumulates_in_float64():
-    W, a, c = random_model(6, 4, dtype=torch.float32)
-    log_z, lower, upper, w = ops.rbm_ais(W, a, c, a, torch.linspace(0, 1, 2001), 200, generator=torch.Generator().manual_seed(0))
-    assert w.dtype == torch.float64 and log_z.dtype == torch.float64
-    assert abs(float(log_z) - float(brute_force_log_z(W, a, c))) < 0.05
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_ais_accumulates_in_float64_and_matches_brute_force(dtype, device):
+    W, a, c = random_model(6, 4, dtype=dtype, device=device)
+    log_z, lower, upper, w = ops.rbm_ais(W, a, c, a * 0.5, torch.linspace(0, 1, 2001), 200,
+                                         generator=torch.Generator(device).manual_seed(0))
+    assert w.dtype == torch.float64 and log_z.dtype == torch.float64 and w.device == W.device
+    exact = float(brute_force_log_z(W.cpu().double(), a.cpu().double(), c.cpu().double()))
+    assert abs(float(log_z) - exact) < 0.05
+    assert float(lower) <= exact <= float(upper)
 
 
 def test_gaussian_ais_is_exact_when_the_model_is_the_base_model():
