@@ -266,6 +266,18 @@ def test_ais_is_reproducible(device):
     assert torch.equal(r1[3], r2[3]) and not torch.equal(r1[3], r3[3])
 
 
+@pytest.mark.parametrize("visible,hidden", [(0, 3), (3, 0)])
+def test_ais_with_an_empty_layer(visible, hidden, device):
+    # Nothing to anneal: log Z = (visible + hidden) log 2 at zero biases, exactly, on every device
+    # (the CUDA kernel's launches must cope with empty layers).
+    W = torch.zeros(visible, hidden, dtype=torch.float64, device=device)
+    a = torch.zeros(visible, dtype=torch.float64, device=device)
+    c = torch.zeros(hidden, dtype=torch.float64, device=device)
+    log_z, lower, upper, _ = ops.rbm_ais(W, a, c, a, torch.linspace(0, 1, 5, dtype=torch.float64), 3)
+    expected = (visible + hidden) * math.log(2.0)
+    assert float(log_z) == pytest.approx(expected, rel=1e-14) and float(lower) == float(upper) == float(log_z)
+
+
 def test_ais_checks_betas():
     W, a, c = random_model(5, 3)
     betas = torch.linspace(0, 1, 50, dtype=torch.float64)
