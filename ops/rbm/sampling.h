@@ -69,8 +69,8 @@ std::vector<double> checked_ais_betas(const at::Tensor& betas);
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ais_estimate(
     const at::Tensor& log_z_base, const at::Tensor& log_weights, int64_t runs);
 
-// rbm_ais as ATen ops (any device; the CompositeExplicitAutograd kernel). The CUDA kernel
-// (cuda/ais_cuda.cu) fuses the Bernoulli anneal and calls this for a Gaussian visible layer.
+// rbm_ais as ATen ops (any device; the CompositeExplicitAutograd kernel). On CUDA the fused
+// kernel of cuda/ais_cuda.cu takes precedence, for both visible layers.
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rbm_ais_any_device(
     const at::Tensor& weight,
     const at::Tensor& visible_bias,

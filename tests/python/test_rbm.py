@@ -310,10 +310,10 @@ def test_ais_accumulates_in_float64_and_matches_brute_force(dtype, device):
     assert float(lower) <= exact <= float(upper)
 
 
-def test_gaussian_ais_is_exact_when_the_model_is_the_base_model():
+def test_gaussian_ais_is_exact_when_the_model_is_the_base_model(device):
     """W = 0, c = 0, base mean = a: every intermediate model is the base model, so every log weight
     is 0 and log Z_hat is the closed form sum_i log sqrt(2 pi s_i) + hidden log 2."""
-    W, a, c, log_var = gaussian_model(4, 3)
+    W, a, c, log_var = (t.to(device) for t in gaussian_model(4, 3))
     W.zero_()
     c.zero_()
     log_z, lower, upper, log_weights = ops.rbm_ais(
@@ -323,17 +323,19 @@ def test_gaussian_ais_is_exact_when_the_model_is_the_base_model():
     assert torch.all(log_weights.abs() < 1e-12) and lower == log_z == upper
 
 
-@pytest.mark.parametrize("base_shift", [0.0, 0.7])
-def test_gaussian_ais_matches_exact_log_z(base_shift):
+@pytest.mark.parametrize("base_shift,dtype", [(0.0, torch.float64), (0.7, torch.float64), (0.7, torch.float32)])
+def test_gaussian_ais_matches_exact_log_z(base_shift, dtype, device):
     """Gaussian-Bernoulli AIS (6 visible, 10 hidden, weights of scale 0.5, log variances of scale 0.3)
     against the exact log Z that rbm_log_partition gets by enumerating the 2^10 hidden states: within
     the reported +-3 sigma spread and 0.5 nats. base_shift moves the base model's mean away from the
     model's visible biases, exercising the mixed quadratic term of the intermediate energies."""
-    W, a, c, log_var = gaussian_model(6, 10, seed=11)
+    W, a, c, log_var = (t.to(dtype).double() for t in gaussian_model(6, 10, seed=11))
     exact = float(ops.rbm_log_partition(W, a, c, visible_log_variance=log_var))
     betas = torch.linspace(0, 1, 2001, dtype=torch.float64)
+    W, a, c, log_var = (t.to(device, dtype) for t in (W, a, c, log_var))
     log_z, lower, upper, w = ops.rbm_ais(
-        W, a, c, a + base_shift, betas, 200, generator=torch.Generator().manual_seed(5), visible_log_variance=log_var
+        W, a, c, a + base_shift, betas, 200, generator=torch.Generator(device).manual_seed(5),
+        visible_log_variance=log_var,
     )
     print(f"exact log Z {exact:.4f}, AIS {float(log_z):.4f} [{float(lower):.4f}, {float(upper):.4f}]")
     assert w.shape == (200,) and w.dtype == torch.float64
