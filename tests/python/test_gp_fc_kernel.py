@@ -1,7 +1,6 @@
 """fc_kernel: values against references written here (closed-form recursions, 2-D Gauss-Hermite
 quadrature), gradients (gradcheck, float64), opcheck, compile, errors, blocked products."""
 
-import math
 
 import numpy as np
 import pytest

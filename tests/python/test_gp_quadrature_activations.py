@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from scipy import integrate, special
+from scipy import integrate
 
 import statmech  # noqa: F401
 from statmech import meanfield

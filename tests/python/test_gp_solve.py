@@ -2,7 +2,6 @@
 against the single-process result."""
 
 import os
-import socket
 import tempfile
 
 import torch

@@ -1,6 +1,5 @@
 """VariationalGP (whitened SVGP) against the exact GP on a small problem."""
 
-import math
 
 import pytest
 import torch

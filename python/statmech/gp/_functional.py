@@ -23,7 +23,7 @@ def resolve_activation(activation: Any, activation_parameter: Optional[float], o
     try:
         resolved = make_activation(activation)
     except TypeError as error:
-        raise TypeError(f"{op}: activation must be a name, a statmech.meanfield.Activation or a callable ({error})")
+        raise TypeError(f"{op}: activation must be a name, a statmech.meanfield.Activation or a callable ({error})") from error
     if resolved.is_custom:
         if activation_parameter is not None:
             raise ValueError(f"{op}: activation_parameter is for leaky_relu and elu, not a custom activation")

@@ -13,7 +13,6 @@ whose gradient is the CD-k / PCD estimate of the negative log-likelihood gradien
 with a progress bar and per-epoch metrics.
 """
 
-import math
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -329,7 +328,6 @@ class RBM(nn.Module):
                              "set them on the optimizer you pass")
         if fused:
             velocities = [torch.zeros_like(p) for p in self._fused_parameters()]
-        n = data.shape[0]
         history: List[Dict[str, float]] = []
         bar = tqdm(range(epochs), desc=type(self).__name__, disable=not progress)
         held_out = data[:metrics_rows]
