@@ -8,6 +8,8 @@
 #include "ops/common/closed_forms.h"
 #include "ops/common/kernel_series.h"
 
+#include <statmech/dual_activation.h>
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -149,6 +151,53 @@ std::vector<double> squared_row_norms(const at::Tensor& x1, const at::Tensor& x2
   return std::vector<double>(norms.data_ptr<double>(), norms.data_ptr<double>() + norms.numel());
 }
 
+namespace {
+
+// Rows at zero variance (a zero input without bias) are evaluated at this variance.
+constexpr double kSmallestSeriesVariance = 1e-30;
+
+// The relative accuracy asked of each row's series (kernel_series.h).
+double series_tolerance(bool single_precision) {
+  return single_precision ? 1e-9 : 1e-14;
+}
+
+} // namespace
+
+bool series_reaches_tolerance(
+    const FcKernelConfig& config, const std::vector<double>& squared_norms, double sigma_w2, double sigma_b2,
+    bool single_precision) {
+  const Activation& activation = config.activation;
+  if (!dual::uses_row_series(activation.kind()) || squared_norms.empty()) {
+    return true;
+  }
+  // The rows of largest and smallest variance stay so through the layers (E[phi^2] grows with q
+  // for these activations); row_tables takes each layer's truncation from them.
+  double rows[2] = {kSmallestSeriesVariance, INFINITY};
+  for (const double norm : squared_norms) {
+    const double q = sigma_w2 * norm + sigma_b2;
+    rows[0] = std::max(rows[0], q);
+    rows[1] = std::min(rows[1], std::max(q, kSmallestSeriesVariance));
+  }
+  // Tails within 100 times the kernels' tolerance: the series' error stays below ~1e-12 per layer
+  // in float64, the accuracy the quadrature path also has (docs/dual_activation.md).
+  const double tolerance = series_tolerance(single_precision);
+  std::vector<double> scratch(dual::kMaxRowTerms + 1);
+  for (int64_t l = 0; l < config.depth; ++l) {
+    for (double& q : rows) {
+      if (!std::isfinite(q)) {
+        return true; // row_tables raises check_layer_variance's error
+      }
+      const dual::RowSeries s =
+          dual::row_series(activation, q, dual::kMaxRowTerms, tolerance, scratch.data(), nullptr, 100 * tolerance);
+      if (!s.converged && !s.coarse_converged) {
+        return false;
+      }
+      q = std::max(sigma_w2 * s.energy + sigma_b2, kSmallestSeriesVariance);
+    }
+  }
+  return true;
+}
+
 RowTables row_tables(
     const FcKernelConfig& config, const std::vector<double>& squared_norms, double sigma_w2, double sigma_b2,
     bool for_backward, bool single_precision, const CoefficientSink* sink) {
@@ -191,8 +240,8 @@ RowTables row_tables(
   // Series activations: layer by layer, since a layer's number of terms is set by its largest
   // variance (the coefficients of these activations decay more slowly as q grows).
   t.series = true;
-  const double tolerance = single_precision ? 1e-9 : 1e-14; // kernel_series.h
-  constexpr double kSmallestVariance = 1e-30;
+  const double tolerance = series_tolerance(single_precision);
+  constexpr double kSmallestVariance = kSmallestSeriesVariance;
   t.terms.assign(rows * depth, 0);
   t.layer_terms.assign(depth, 0);
   t.coefficients.resize(depth);

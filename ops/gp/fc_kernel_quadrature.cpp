@@ -7,6 +7,7 @@
 #include "ops/common/activation_traits.h"
 #include "ops/common/constants.h"
 #include "ops/common/hermite_series.h"
+#include "ops/common/kernel_series.h"
 #include "ops/common/quadrature.h"
 
 #include <statmech/dual_activation.h>
@@ -110,9 +111,17 @@ Info make_info(const Activation& activation) {
       break;
     }
     default:
-      TORCH_INTERNAL_ASSERT(false, "fc_kernel quadrature path: unexpected activation ", activation.repr());
+      // Smooth activations (the Hermite-series ones, where their series falls short): no kinks.
+      TORCH_INTERNAL_ASSERT(
+          dual::uses_row_series(info.kind), "fc_kernel quadrature path: unexpected activation ", activation.repr());
+      break;
   }
   return info;
+}
+
+// elu, selu and hard_tanh: the inner expectations in closed form (closed_form_inner).
+bool has_closed_form_inner(ActivationKind kind) {
+  return kind == ActivationKind::Elu || kind == ActivationKind::Selu || kind == ActivationKind::HardTanh;
 }
 
 // phi' at x, the mean of the one-sided values where x is a kink.
@@ -254,7 +263,7 @@ QuadraturePartials evaluate_entry(const Info& info, double a, double b, double c
       }
     }
     std::vector<Inner> inner(means.size());
-    if (info.kind == ActivationKind::Custom) {
+    if (!has_closed_form_inner(info.kind)) {
       quadrature_inner(info, means, sigma, inner);
     } else {
       for (size_t i = 0; i < means.size(); ++i) {

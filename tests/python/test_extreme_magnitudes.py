@@ -94,3 +94,86 @@ def test_dense_memory_energy_signed_infinity_not_nan(dtype, degree):
             assert got == pytest.approx(expected, rel=1e-12 if dtype == torch.float64 else 1e-6)
         out = H.dense_memory_run(state, x, interaction, degree, max_sweeps=0)
         assert not math.isnan(out.energy.item())
+
+
+# ---- fc_kernel: Hermite-series activations at large variance ----------------------------------------
+
+
+def _nested_quadrature(activation, qa, qb, c):
+    """(E[phi(u) phi(v)], E[phi'(u) phi'(v)]) for u ~ N(0, qa), v ~ N(0, qb) with correlation c, by nested
+    adaptive quadrature (scipy), split where phi(sqrt(q) .) turns."""
+    import warnings
+
+    from scipy import integrate
+
+    if activation == "tanh":
+        f, df = math.tanh, lambda t: 1 - math.tanh(t) ** 2
+    else:  # gelu
+        cdf = lambda t: 0.5 * math.erfc(-t / math.sqrt(2))  # noqa: E731
+        f, df = (lambda t: t * cdf(t)), (lambda t: cdf(t) + t * math.exp(-t * t / 2) / math.sqrt(2 * math.pi))
+    s, ra, rb = math.sqrt((1 - c) * (1 + c)), math.sqrt(qa), math.sqrt(qb)
+    density = lambda t: math.exp(-t * t / 2) / math.sqrt(2 * math.pi)  # noqa: E731
+
+    def expectation(g):
+        def inner(x):
+            turn = -c * x / s
+            value, _ = integrate.quad(lambda y: g(rb * (c * x + s * y)) * density(y), -12, 12,
+                                      points=[turn] if abs(turn) < 12 else None, epsabs=0, epsrel=1e-12, limit=200)
+            return g(ra * x) * density(x) * value
+
+        return integrate.quad(inner, -12, 12, points=[0.0], epsabs=0, epsrel=1e-11, limit=200)[0]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return expectation(f), expectation(df)
+
+
+def _mp_diagonal(activation, q):
+    """(E[phi(u)^2], E[phi'(u)^2]), u ~ N(0, q), with mpmath at 30 digits."""
+    import mpmath as mp
+
+    mp.mp.dps = 30
+    if activation == "tanh":
+        f, df = mp.tanh, lambda t: mp.sech(t) ** 2
+    else:
+        f, df = (lambda t: t * mp.ncdf(t)), (lambda t: mp.ncdf(t) + t * mp.npdf(t))
+    r = mp.sqrt(q)
+    width = 1 / r  # phi(sqrt(q) z) turns over |z| ~ 1 / sqrt(q)
+    points = [-mp.inf, -10 * width, -width, 0, width, 10 * width, mp.inf]
+    density = lambda z: mp.npdf(z)  # noqa: E731
+    return (float(mp.quad(lambda z: f(r * z) ** 2 * density(z), points)),
+            float(mp.quad(lambda z: df(r * z) ** 2 * density(z), points)))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("activation", ["tanh", "gelu"])
+def test_series_activations_at_large_variance_near_correlation_one(activation, dtype, device):
+    # q = 1e4, rows with correlation 1 (the diagonal) and 0.9999. The Hermite series did not reach
+    # its tolerance within its 512 terms (tanh from q ~ 10), and the truncated sums were used
+    # anyway: tanh's diagonal 0.9766 instead of 0.9920, its NTK at c = 0.9999 12.1 instead of 34.8;
+    # gelu's NNGP off by 1e-5. Such calls now take the quadrature path.
+    q, c = 1e4, 0.9999
+    x = torch.tensor([[1.0, 0.0], [c, math.sqrt((1 - c) * (1 + c))]], dtype=torch.float64) * math.sqrt(2 * q)
+    x = x.to(dtype)
+    xd = x.double()
+    q0, q1 = (xd.square().sum(1) / 2).tolist()
+    c_in = float(xd[0] @ xd[1] / 2 / math.sqrt(q0 * q1))
+    k00, kd00 = _mp_diagonal(activation, q0)
+    k01, kd01 = _nested_quadrature(activation, q0, q1, c_in)
+    out = OPS.fc_kernel(x.to(device), None, torch.tensor(1.0, dtype=dtype), torch.tensor(0.0, dtype=dtype), 1,
+                        activation).cpu().double()
+    rtol = 1e-9 if dtype == torch.float64 else 1e-5
+    expected_nngp = torch.tensor([k00, k01], dtype=torch.float64)
+    expected_ntk = torch.tensor([k00 + q0 * kd00, k01 + c_in * math.sqrt(q0 * q1) * kd01], dtype=torch.float64)
+    torch.testing.assert_close(out[0, 0], expected_nngp, rtol=rtol, atol=0)
+    torch.testing.assert_close(out[1, 0], expected_ntk, rtol=rtol, atol=0)
+
+
+def test_series_activation_fallback_gradients():
+    # The backward takes the same quadrature path as the forward (q ~ 200 here).
+    g = gen(4)
+    x = (12 * torch.randn(3, 4, generator=g, dtype=torch.float64)).requires_grad_()
+    w = torch.tensor(1.3, dtype=torch.float64, requires_grad=True)
+    b = torch.tensor(0.2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, w, b: OPS.fc_kernel(x, None, w, b, 2, "tanh"), (x, w, b),
+                                    atol=1e-6, rtol=1e-5)
