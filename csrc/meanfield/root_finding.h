@@ -11,9 +11,16 @@ namespace statmech::meanfield::detail {
 // Root of g on [lo, hi] given g(lo) >= 0 > g(hi), with `step(x)` returning (g(x), g'(x)).
 // Newton steps while they stay inside the shrinking bracket, bisection otherwise: quadratic
 // convergence near the root, guaranteed convergence anywhere.
+//
+// A bracket that spans orders of magnitude (0 < 4 lo < hi) is bisected at its geometric mean:
+// halving [sigma_b2, 1e-12] with sigma_b2 = 1e-300 took 200 steps to reach 1e-72, not the root.
+inline double bracket_midpoint(double lo, double hi) {
+  return lo > 0 && hi > 4 * lo ? std::sqrt(lo) * std::sqrt(hi) : 0.5 * (lo + hi);
+}
+
 template <typename Step>
 double bracketed_newton(Step&& step, double lo, double hi) {
-  double x = 0.5 * (lo + hi);
+  double x = bracket_midpoint(lo, hi);
   for (int iteration = 0; iteration < 200; ++iteration) {
     const auto [g, slope] = step(x);
     if (g == 0) {
@@ -22,7 +29,7 @@ double bracketed_newton(Step&& step, double lo, double hi) {
     (g > 0 ? lo : hi) = x;
     double next = x - g / slope;
     if (!std::isfinite(next) || !(next > lo && next < hi)) {
-      next = 0.5 * (lo + hi);
+      next = bracket_midpoint(lo, hi);
     }
     const double scale = std::max(std::fabs(next), std::fabs(hi));
     if (std::fabs(next - x) <= 1e-15 * scale || hi - lo <= 4e-16 * scale) {

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from statmech import hopfield as H
+from statmech import meanfield as mf
 
 OPS = torch.ops.statmech
 
@@ -177,3 +178,42 @@ def test_series_activation_fallback_gradients():
     b = torch.tensor(0.2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x, w, b: OPS.fc_kernel(x, None, w, b, 2, "tanh"), (x, w, b),
                                     atol=1e-6, rtol=1e-5)
+
+
+# ---- mean field: fixed points far below and far above the moment grid --------------------------------
+
+
+@pytest.mark.parametrize("sigma_w2,sigma_b2", [(1.0, 1e-300), (1.5, 1e-200), (0.5, 1e-100)])
+def test_fixed_point_far_below_the_grid(sigma_w2, sigma_b2):
+    # relu: q' = sigma_w2 q / 2 + sigma_b2, so q* = sigma_b2 / (1 - sigma_w2 / 2) exactly. The root
+    # search bisected [sigma_b2, 1e-12] arithmetically and stopped after 200 halvings near 1e-72.
+    fp = mf.fixed_point(sigma_w2, sigma_b2, "relu")
+    assert fp.phase == "ordered"
+    assert fp.q_star == pytest.approx(sigma_b2 / (1 - sigma_w2 / 2), rel=1e-12, abs=0)
+    assert fp.chi_1 == pytest.approx(sigma_w2 / 2, rel=1e-12)
+
+
+def test_fixed_point_far_above_the_grid():
+    # Bounded activations keep q' <= sigma_w2 sup phi^2 + sigma_b2, so a large sigma_w2 or
+    # sigma_b2 has a stable fixed point near sigma_w2 + sigma_b2: it was reported as 'diverging'
+    # (q* = inf, NaN susceptibilities) whenever it lay above the moment grid's 1e12.
+    import mpmath as mp
+
+    mp.mp.dps = 50
+    # erf with sigma_b2 = 0 (Williams 1997): q' = w (2 / pi) asin(2q / (1 + 2q)), E[phi'^2] = (4 / pi) / sqrt(1 + 4q).
+    w = mp.mpf(10) ** 100
+    q_star = mp.findroot(lambda q: w * 2 / mp.pi * mp.asin(2 * q / (1 + 2 * q)) - q, w)
+    fp = mf.fixed_point(1e100, 0.0, "erf")
+    assert fp.phase == "chaotic" and fp.stable
+    assert fp.q_star == pytest.approx(float(q_star), rel=1e-11)
+    assert fp.chi_1 == pytest.approx(float(w * 4 / mp.pi / mp.sqrt(1 + 4 * q_star)), rel=1e-10)
+    # tanh with sigma_b2 = 1e20: E[tanh^2] = 1 - O(q^-1/2), so q* = 1e20 (1 + 1e-20 - ...), and
+    # chi_1 = E[sech^4(sqrt(q) z)] = (4 / 3) / sqrt(2 pi q*) (1 + O(1 / q)).
+    fp = mf.fixed_point(1.0, 1e20, "tanh")
+    assert fp.phase == "ordered"
+    assert fp.q_star == pytest.approx(1e20, rel=1e-12)
+    assert fp.chi_1 == pytest.approx(4 / 3 / math.sqrt(2 * math.pi * 1e20), rel=1e-8)
+    chi_1, _ = mf.susceptibilities(1.0, 1e20, "tanh")
+    assert math.isfinite(chi_1)
+    # An unbounded activation past its critical slope still diverges.
+    assert mf.fixed_point(3.0, 0.0, "relu").phase == "diverging"
