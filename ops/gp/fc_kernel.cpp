@@ -226,6 +226,9 @@ RowTables row_tables(
     at::parallel_for(0, rows, 256, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         for (int64_t l = 0; l < depth; ++l) {
+          // As for the other activations: an infinite variance (|x|^2 / d past the double range)
+          // is a named error, not NaN kernels (relu, erf).
+          check_layer_variance(t.q[r * stride + l], l);
           const dual::Moments m = dual::closed_form_moments(activation, t.q[r * stride + l]);
           t.q[r * stride + l + 1] = sigma_w2 * m.second + sigma_b2;
           if (for_backward) {

@@ -217,3 +217,14 @@ def test_fixed_point_far_above_the_grid():
     assert math.isfinite(chi_1)
     # An unbounded activation past its critical slope still diverges.
     assert mf.fixed_point(3.0, 0.0, "relu").phase == "diverging"
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf", "tanh"])
+def test_fc_kernel_infinite_variance_is_a_named_error(activation):
+    # |x|^2 / d past the double range (entries ~1e160): relu and erf returned NaN kernels while
+    # the series and quadrature activations raised; now every activation raises the same error.
+    x = torch.full((2, 3), 1e160, dtype=torch.float64)
+    x[1] = -x[1]
+    one = torch.tensor(1.0, dtype=torch.float64)
+    with pytest.raises(RuntimeError, match="pre-activation variance of layer 0 overflows float64"):
+        OPS.fc_kernel(x, None, one, one * 0, 1, activation)
