@@ -228,3 +228,35 @@ def test_fc_kernel_infinite_variance_is_a_named_error(activation):
     one = torch.tensor(1.0, dtype=torch.float64)
     with pytest.raises(RuntimeError, match="pre-activation variance of layer 0 overflows float64"):
         OPS.fc_kernel(x, None, one, one * 0, 1, activation)
+
+
+# ---- initialisers: gains beyond the dtype ----------------------------------------------------------
+
+
+INITIALISERS = ["critical_normal_", "critical_uniform_", "critical_orthogonal_", "delta_orthogonal_"]
+
+
+def _weight(name, dtype):
+    return torch.empty(64, 32, 3, dtype=dtype) if name == "delta_orthogonal_" else torch.empty(64, 32, dtype=dtype)
+
+
+@pytest.mark.parametrize("name", INITIALISERS)
+def test_initialisers_refuse_weights_the_dtype_cannot_hold(name):
+    # float32 with sigma_w2 = 1e80: the weights (~1e39) were written as +-inf by critical_normal_,
+    # critical_orthogonal_ and delta_orthogonal_; with sigma_w2 = 1e-300 (~1e-151) every
+    # initialiser wrote zeros. Both are now named errors, as critical_uniform_'s range check was.
+    op = getattr(OPS, name)
+    with pytest.raises(RuntimeError, match=f"{name}: sigma_w2 = 1e\\+80 .*beyond what Float holds"):
+        op(_weight(name, torch.float32), 1e80, gen(0))
+    with pytest.raises(RuntimeError, match=f"{name}: sigma_w2 = 1e-300 gives weights .*below what Float holds"):
+        op(_weight(name, torch.float32), 1e-300, gen(0))
+
+
+@pytest.mark.parametrize("sigma_w2", [1e-300, 1e300])
+def test_orthogonal_initialisers_at_extreme_gains_in_float64(sigma_w2):
+    # The same gains fit float64: W^T W = sigma_w2 (rows / cols) I exactly for the [64, 32] matrix.
+    for name in ("critical_orthogonal_", "delta_orthogonal_"):
+        w = _weight(name, torch.float64)
+        getattr(OPS, name)(w, sigma_w2, gen(1))
+        m = w[:, :, 1] if w.dim() == 3 else w
+        torch.testing.assert_close(m.T @ m / (2 * sigma_w2), torch.eye(32, dtype=torch.float64), rtol=0, atol=1e-12)
