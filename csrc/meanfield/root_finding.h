@@ -54,8 +54,12 @@ double bracketed_secant(Fn&& g, double lo, double hi, double g_lo, double g_hi) 
       x = 0.5 * (lo + hi);
     }
     const double gx = g(x);
-    if (gx == 0 || std::fabs(hi - lo) <= 1e-15 * std::max(std::fabs(lo), std::fabs(hi)) ||
-        (iteration > 0 && std::fabs(x - previous) <= 1e-15 * std::fabs(x))) {
+    // A tiny step alone is no convergence: with |g(hi)| >> |g(lo)| regula falsi creeps from lo by
+    // ~1e-16 per step (x^50 - 1.5 on [1, 2], dks at depth 50, stopped at 1 + 9e-16 instead of
+    // 1.0081), so the step counts only once the bracket is narrow too.
+    const double width = std::fabs(hi - lo), scale = std::max(std::fabs(lo), std::fabs(hi));
+    if (gx == 0 || width <= 1e-15 * scale ||
+        (iteration > 0 && std::fabs(x - previous) <= 1e-15 * std::fabs(x) && width <= 1e-9 * scale)) {
       return x;
     }
     if ((gx > 0) == (g_hi > 0)) {

@@ -260,3 +260,17 @@ def test_orthogonal_initialisers_at_extreme_gains_in_float64(sigma_w2):
         getattr(OPS, name)(w, sigma_w2, gen(1))
         m = w[:, :, 1] if w.dim() == 3 else w
         torch.testing.assert_close(m.T @ m / (2 * sigma_w2), torch.eye(32, dtype=torch.float64), rtol=0, atol=1e-12)
+
+
+# ---- kernel shaping: local targets ---------------------------------------------------------------
+
+
+def test_dks_local_target_at_every_depth():
+    # The local target C'(1) = zeta^(1/L) solves x^L = zeta on [1, 2]; regula falsi crept from 1 by
+    # ~1e-16 per step and stopped there at L = 50 and 51 (C'(1) = 1 + 9e-16 instead of 1.0081, a
+    # transformation with input_scale 3e-6 instead of 0.128).
+    for depth in range(2, 301):
+        for zeta in (1.5, 10.0):
+            t = mf.dks("tanh", depth, zeta=zeta)
+            assert t.local_target == pytest.approx(zeta ** (1 / depth), rel=1e-13), (depth, zeta)
+
