@@ -274,3 +274,15 @@ def test_dks_local_target_at_every_depth():
             t = mf.dks("tanh", depth, zeta=zeta)
             assert t.local_target == pytest.approx(zeta ** (1 / depth), rel=1e-13), (depth, zeta)
 
+
+def test_kernel_shaping_refuses_targets_below_its_tolerance():
+    # At depth 1e12 the local targets (C'(1) - 1 = 4e-13, C''(1) = 3e-13) are below the 1e-11 to
+    # which the equations are met: the transformations were rounding noise (dks gave input_scale
+    # ~3e-6 for zeta = 1.0000001 and 1e6 alike).
+    with pytest.raises(RuntimeError, match=r"dks: the local target C'\(1\) = 1 \+ 4.0\d*e-13 .* rounding noise"):
+        mf.dks("tanh", 10**12)
+    with pytest.raises(RuntimeError, match=r"tat: the local target C''\(1\) = 3e-13 .* rounding noise"):
+        mf.tat("tanh", 10**12)
+    # Depth 1e8 still resolves its target (C'(1) - 1 = 4e-9) to 1%.
+    t = mf.dks("tanh", 10**8)
+    assert t.local_target - 1 == pytest.approx(math.log(1.5) / 1e8, rel=1e-2)
