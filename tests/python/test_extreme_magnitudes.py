@@ -286,3 +286,35 @@ def test_kernel_shaping_refuses_targets_below_its_tolerance():
     # Depth 1e8 still resolves its target (C'(1) - 1 = 4e-9) to 1%.
     t = mf.dks("tanh", 10**8)
     assert t.local_target - 1 == pytest.approx(math.log(1.5) / 1e8, rel=1e-2)
+
+
+# ---- modern Hopfield energy: beta k . xi beyond the dtype ----------------------------------------------
+
+
+@pytest.mark.parametrize("dtype,beta,norm", [(torch.float32, 1e4, 1e18), (torch.float64, 1e300, 1e10)])
+def test_hopfield_energy_when_beta_times_scores_overflows(dtype, beta, norm):
+    # E = -beta^-1 log sum_i exp(beta k_i . xi) + xi . xi / 2 + beta^-1 log N + max_i |k_i|^2 / 2
+    # (Ramsauer et al. 2020, eq. 2): beta k . xi (~1e40 in float32, ~1e320 in float64) overflowed
+    # and the energy was NaN, though every term of E is representable. Reference: 30-digit mpmath.
+    import mpmath as mp
+
+    mp.mp.dps = 30
+    g = gen(7)
+    key = (torch.randn(6, 4, generator=g, dtype=torch.float64) * norm).to(dtype)
+    state = (torch.randn(3, 4, generator=g, dtype=torch.float64) * norm).to(dtype).requires_grad_()
+    energy = OPS.hopfield_energy(state, key, torch.tensor(beta, dtype=dtype), None)
+    keys = [[mp.mpf(float(v)) for v in row] for row in key.tolist()]
+    b = mp.mpf(beta)
+    expected = []
+    for xi in state.detach().tolist():
+        xi = [mp.mpf(float(v)) for v in xi]
+        x = [mp.fsum(k * s for k, s in zip(row, xi)) for row in keys]
+        lse = mp.log(mp.fsum(mp.exp(b * v) for v in x)) / b
+        half_max = max(mp.fsum(k * k for k in row) for row in keys) / 2
+        expected.append(float(-lse + mp.fsum(s * s for s in xi) / 2 + mp.log(len(keys)) / b + half_max))
+    scale = float(norm) ** 2  # the size of each term
+    eps = 1e-5 if dtype == torch.float32 else 1e-12
+    torch.testing.assert_close(energy.detach().double(), torch.tensor(expected, dtype=torch.float64),
+                               rtol=0, atol=eps * scale)
+    energy.sum().backward()
+    assert torch.isfinite(state.grad).all()
