@@ -252,6 +252,12 @@ RowTables row_tables(
     t.coefficient_derivatives.resize(depth);
   }
   std::vector<double> scratch(dual::kMaxRowTerms + 1);
+  bool zero_at_origin;
+  {
+    double x = 0, f, df, d2f;
+    activation.evaluate(1, &x, &f, &df, &d2f);
+    zero_at_origin = f == 0;
+  }
   for (int64_t l = 0; l < depth; ++l) {
     double largest = kSmallestVariance, smallest = INFINITY;
     for (int64_t r = 0; r < rows; ++r) {
@@ -282,10 +288,27 @@ RowTables row_tables(
     at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
       std::vector<double> row_buffer(sink ? width : 0);
       for (int64_t r = begin; r < end; ++r) {
-        const double q = std::max(t.q[r * stride + l], kSmallestVariance);
-        const dual::RowSeries s = dual::row_series(
-            activation, q, terms, tolerance, sink ? row_buffer.data() : t.coefficients[l].data() + r * width,
-            for_backward ? t.coefficient_derivatives[l].data() + r * width : nullptr);
+        const double raw_q = t.q[r * stride + l];
+        const double q = std::max(raw_q, kSmallestVariance);
+        double* b = sink ? row_buffer.data() : t.coefficients[l].data() + r * width;
+        double* db = for_backward ? t.coefficient_derivatives[l].data() + r * width : nullptr;
+        dual::RowSeries s = dual::row_series(activation, q, terms, tolerance, b, db);
+        if (raw_q > 0 && raw_q < kSmallestVariance) {
+          // Below the clamp b_k(q) = (q / q_c)^(k / 2) b_k(q_c) to a relative O(q_c), the Taylor
+          // order of phi(sqrt(q) z) that b_k first sees (b_0 ~ q when phi(0) = 0); unscaled,
+          // inputs with |x|^2 / d = 1e-40 gave kernels 1e10 times too large.
+          const double ratio = raw_q / kSmallestVariance;
+          for (int64_t k = 0; k <= terms; ++k) {
+            const double power = k > 0 ? 0.5 * static_cast<double>(k) : (zero_at_origin ? 1.0 : 0.0);
+            b[k] *= std::pow(ratio, power);
+            if (db) {
+              db[k] = power * b[k] / raw_q;
+            }
+          }
+          if (zero_at_origin) {
+            s.energy *= ratio; // E[phi^2] ~ phi'(0)^2 q
+          }
+        }
         if (sink) {
           sink->row(l, r, row_buffer.data());
         }

@@ -318,3 +318,67 @@ def test_hopfield_energy_when_beta_times_scores_overflows(dtype, beta, norm):
                                rtol=0, atol=eps * scale)
     energy.sum().backward()
     assert torch.isfinite(state.grad).all()
+
+
+# ---- fc_kernel at tiny variances ----------------------------------------------------------------------
+
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+# phi'(0+), phi'(0-): below |x|^2 / d ~ 1e-30 each activation is its cone to a relative O(sqrt(q)).
+_CONES = {"tanh": (1.0, 1.0), "gelu": (0.5, 0.5), "silu": (0.5, 0.5), "elu": (1.0, 1.0),
+          "hard_tanh": (1.0, 1.0), "selu": (_SELU_SCALE, _SELU_SCALE * _SELU_ALPHA)}
+
+
+def _cone_reference(x, depth, up, down):
+    """fc_kernel (ntk parameterisation, sigma_w2 = 1, sigma_b2 = 0) of the piecewise-linear
+    phi(x) = up x (x > 0), down x (x < 0), by the arc-cosine kernel (Cho & Saul 2009)."""
+    x = x.tolist()
+    d = len(x[0])
+    n = len(x)
+    sigma = [[sum(p * q for p, q in zip(x[i], x[j])) / d for j in range(n)] for i in range(n)]
+    theta_ntk = [row[:] for row in sigma]
+    for _ in range(depth):
+        new = [[0.0] * n for _ in range(n)]
+        for i in range(n):
+            for j in range(n):
+                a, b = sigma[i][i], sigma[j][j]
+                r = math.sqrt(a) * math.sqrt(b)
+                c = max(-1.0, min(1.0, sigma[i][j] / r))
+                t = math.acos(c)
+                j1 = (math.sin(t) + (math.pi - t) * c) / (2 * math.pi)
+                k = r * ((up * up + down * down) * j1 + 2 * up * down * (c / 2 - j1))
+                kd = ((up * up + down * down) * (math.pi - t) + 2 * up * down * t) / (2 * math.pi)
+                new[i][j] = k
+                theta_ntk[i][j] = k + kd * theta_ntk[i][j]
+        sigma = new
+    return torch.tensor(sigma, dtype=torch.float64), torch.tensor(theta_ntk, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("activation", list(_CONES))
+def test_fc_kernel_below_the_smallest_variance(activation):
+    # Entries were evaluated at max(q, 1e-30) and kept unscaled: at |x|^2 / d = 1e-40 kernels
+    # 1e10 times too large (1e50 at 1e-80), NTK derivative terms 1e10 too large, and the series
+    # path's sqrt(a b) underflowed below q ~ 1e-154 (k = 0). Reference: the cone kernel.
+    g = gen(9)
+    base = torch.randn(3, 4, generator=g, dtype=torch.float64)
+    up, down = _CONES[activation]
+    one, zero = torch.tensor(1.0, dtype=torch.float64), torch.tensor(0.0, dtype=torch.float64)
+    for scale in (1e-20, 1e-90):
+        x = base * scale
+        for depth in (1, 2):
+            nngp, ntk = _cone_reference(x / scale, depth, up, down)  # homogeneous of degree 2
+            out = OPS.fc_kernel(x, None, one, zero, depth, activation)
+            torch.testing.assert_close(out[0] / scale**2, nngp, rtol=1e-12, atol=0)
+            # (selu's E[phi'^2] on the diagonal comes from dual::moments, within 1e-9 at these q.)
+            torch.testing.assert_close(out[1] / scale**2, ntk, rtol=1e-9 if activation == "selu" else 1e-12, atol=0)
+    # float32 down to |x|^2 / d ~ 1e-34 (its normal range ends at 1e-38).
+    x = (base * 1e-17).float()
+    nngp, ntk = _cone_reference(x.double() / 1e-17, 1, up, down)
+    out = OPS.fc_kernel(x, None, one.float(), zero.float(), 1, activation).double() / 1e-34
+    torch.testing.assert_close(out[0], nngp, rtol=1e-5, atol=0)
+    torch.testing.assert_close(out[1], ntk, rtol=1e-5, atol=0)
+    # The gradient of the cross entry: up^2 x_1 / d for a linear cone (up = down).
+    if up == down:
+        x = (base[:2] * 1e-20).requires_grad_()
+        OPS.fc_kernel(x, None, one, zero, 1, activation)[0, 0, 1].backward()
+        torch.testing.assert_close(x.grad[0], up * up * base[1] * 1e-20 / 4, rtol=1e-10, atol=0)
