@@ -382,3 +382,28 @@ def test_fc_kernel_below_the_smallest_variance(activation):
         x = (base[:2] * 1e-20).requires_grad_()
         OPS.fc_kernel(x, None, one, zero, 1, activation)[0, 0, 1].backward()
         torch.testing.assert_close(x.grad[0], up * up * base[1] * 1e-20 / 4, rtol=1e-10, atol=0)
+
+
+# ---- ntk_predict with a singular train-train kernel --------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-9), (torch.float32, 2e-4)])
+@pytest.mark.parametrize("get", ["ntk", "nngp"])
+def test_ntk_predict_with_duplicated_training_points(dtype, tol, get):
+    # Two training points given twice (same labels): the kernel is singular and its zero eigenvalues
+    # come out as rounding noise, whose inverses moved the t = inf mean by O(1). The prediction must
+    # equal that from the distinct points, here by a direct solve (Lee et al. 2019, t = inf).
+    from statmech.gp import fc_kernel, ntk_predict
+
+    g = gen(11)
+    x = torch.randn(6, 3, generator=g, dtype=torch.float64)
+    y = torch.sin(x.sum(1))
+    x_test = torch.randn(4, 3, generator=g, dtype=torch.float64)
+    kw = dict(depth=3, activation="relu", sigma_w2=2.0, sigma_b2=0.1)
+    theta = fc_kernel(x, **kw, get=get)
+    theta_td = fc_kernel(x_test, x, **kw, get=get)
+    expected = theta_td @ torch.linalg.solve(theta, y)
+    x_dup, y_dup = torch.cat([x, x[:2]]).to(dtype), torch.cat([y, y[:2]]).to(dtype)
+    mean, cov = ntk_predict(x_dup, y_dup, x_test.to(dtype), None, **kw, get=get)
+    torch.testing.assert_close(mean.double(), expected, rtol=0, atol=tol * expected.abs().max().item())
+    assert torch.isfinite(cov).all()
