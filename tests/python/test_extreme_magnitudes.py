@@ -217,6 +217,11 @@ def test_fixed_point_far_above_the_grid():
     assert math.isfinite(chi_1)
     # An unbounded activation past its critical slope still diverges.
     assert mf.fixed_point(3.0, 0.0, "relu").phase == "diverging"
+    # The edge of chaos at q* = 1e20 (critical_point raised 'the variance diverges'): chi_1 = 1
+    # needs sigma_w2 = 3 sqrt(2 pi q*) / 4 by the asymptotics above.
+    sigma_w2, sigma_b2 = mf.critical_point(1e20, "tanh")
+    assert sigma_w2 == pytest.approx(0.75 * math.sqrt(2 * math.pi * 1e20), rel=1e-8)
+    assert mf.fixed_point(sigma_w2, sigma_b2, "tanh").phase == "critical"
 
 
 @pytest.mark.parametrize("activation", ["relu", "erf", "tanh"])
