@@ -360,7 +360,7 @@ def _cone_reference(x, depth, up, down):
 
 
 @pytest.mark.parametrize("activation", list(_CONES))
-def test_fc_kernel_below_the_smallest_variance(activation):
+def test_fc_kernel_below_the_smallest_variance(activation, device):
     # Entries were evaluated at max(q, 1e-30) and kept unscaled: at |x|^2 / d = 1e-40 kernels
     # 1e10 times too large (1e50 at 1e-80), NTK derivative terms 1e10 too large, and the series
     # path's sqrt(a b) underflowed below q ~ 1e-154 (k = 0). Reference: the cone kernel.
@@ -372,18 +372,18 @@ def test_fc_kernel_below_the_smallest_variance(activation):
         x = base * scale
         for depth in (1, 2):
             nngp, ntk = _cone_reference(x / scale, depth, up, down)  # homogeneous of degree 2
-            out = OPS.fc_kernel(x, None, one, zero, depth, activation)
+            out = OPS.fc_kernel(x.to(device), None, one, zero, depth, activation).cpu()
             torch.testing.assert_close(out[0] / scale**2, nngp, rtol=1e-12, atol=0)
             # (selu's E[phi'^2] on the diagonal comes from dual::moments, within 1e-9 at these q.)
             torch.testing.assert_close(out[1] / scale**2, ntk, rtol=1e-9 if activation == "selu" else 1e-12, atol=0)
     # float32 down to |x|^2 / d ~ 1e-34 (its normal range ends at 1e-38).
     x = (base * 1e-17).float()
     nngp, ntk = _cone_reference(x.double() / 1e-17, 1, up, down)
-    out = OPS.fc_kernel(x, None, one.float(), zero.float(), 1, activation).double() / 1e-34
+    out = OPS.fc_kernel(x.to(device), None, one.float(), zero.float(), 1, activation).cpu().double() / 1e-34
     torch.testing.assert_close(out[0], nngp, rtol=1e-5, atol=0)
     torch.testing.assert_close(out[1], ntk, rtol=1e-5, atol=0)
     # The gradient of the cross entry: up^2 x_1 / d for a linear cone (up = down).
-    if up == down:
+    if up == down and device.type == "cpu":
         x = (base[:2] * 1e-20).requires_grad_()
         OPS.fc_kernel(x, None, one, zero, 1, activation)[0, 0, 1].backward()
         torch.testing.assert_close(x.grad[0], up * up * base[1] * 1e-20 / 4, rtol=1e-10, atol=0)
