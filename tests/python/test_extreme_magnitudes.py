@@ -412,3 +412,21 @@ def test_ntk_predict_with_duplicated_training_points(dtype, tol, get):
     mean, cov = ntk_predict(x_dup, y_dup, x_test.to(dtype), None, **kw, get=get)
     torch.testing.assert_close(mean.double(), expected, rtol=0, atol=tol * expected.abs().max().item())
     assert torch.isfinite(cov).all()
+
+
+# ---- RBM sampling at an inverse temperature beyond float32 ----------------------------------------
+
+
+def test_rbm_gibbs_beta_beyond_the_weight_dtype():
+    # beta = 1e300 with float32 weights failed inside ATen ('value cannot be converted to type
+    # float without overflow'); it is now a named error, and float64 weights take it (zero
+    # temperature: every unit is set by the sign of its input).
+    g = gen(12)
+    w = torch.randn(5, 3, generator=g)
+    a, b = torch.randn(5, generator=g), torch.randn(3, generator=g)
+    v = torch.bernoulli(torch.full((4, 5), 0.5), generator=g)
+    with pytest.raises(RuntimeError, match=r"rbm_gibbs: beta = 1e\+300 does not fit the weight's dtype Float"):
+        OPS.rbm_gibbs(v, w, a, b, 1, beta=1e300)
+    out = OPS.rbm_gibbs(v.double(), w.double(), a.double(), b.double(), 2, beta=1e300, generator=gen(13))
+    x = out[0] @ w.double() + b.double()  # the hidden input of the last visible sample
+    torch.testing.assert_close(out[3], (x > 0).double())
