@@ -430,3 +430,17 @@ def test_rbm_gibbs_beta_beyond_the_weight_dtype():
     out = OPS.rbm_gibbs(v.double(), w.double(), a.double(), b.double(), 2, beta=1e300, generator=gen(13))
     x = out[0] @ w.double() + b.double()  # the hidden input of the last visible sample
     torch.testing.assert_close(out[3], (x > 0).double())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_rbm_base_rate_bias_with_a_tiny_pseudocount(dtype):
+    # Units always on / always off with pseudocount 1e-300: log((2 + c) / c) = +-691.47 exactly
+    # representable, but p = 1 rounded (float64) or c = 0 (float32) gave +-inf. With pseudocount 0
+    # the bias is infinite: a named error.
+    data = torch.tensor([[1.0, 0.0, 0.5], [1.0, 0.0, 0.5]], dtype=dtype)
+    bias = OPS.rbm_base_rate_bias(data, 1e-300)
+    expected = math.log(2.0) - math.log(1e-300)
+    torch.testing.assert_close(bias.double(), torch.tensor([expected, -expected, 0.0], dtype=torch.float64),
+                               rtol=1e-6 if dtype == torch.float32 else 1e-14, atol=0)
+    with pytest.raises(RuntimeError, match=r"rbm_base_rate_bias: with pseudocount = 0, visible unit 0 \(and 1 more\)"):
+        OPS.rbm_base_rate_bias(data, 0.0)
