@@ -45,6 +45,10 @@ constexpr double kReach = 9.5;
 constexpr double kWidestHalfPanel = 0.75;
 // The equations are met to this (absolute, on targets of order 1).
 constexpr double kTolerance = 1e-11;
+// The smallest local target excess C'(1) - 1 (dks) or C''(1) (smooth tat) solved for: 100 times
+// kTolerance, so that it is met to 1%. Below it (dks at depth ~1e9 with zeta = 1.5, tat at depth
+// ~3e8 with tau = 0.3) the transformation would be fitted to rounding noise.
+constexpr double kSmallestLocalTarget = 100 * kTolerance;
 
 // ---- Gaussian sums ------------------------------------------------------------------------------
 
@@ -461,6 +465,11 @@ ActivationTransform dks(const Activation& activation, const NetworkDescription& 
   check_differentiable(fn, activation);
 
   const double slope_target = solve_increasing(fn, "maximal C'(1)", max_slope_function(network), options.zeta(), 1.0);
+  TORCH_CHECK(
+      slope_target - 1.0 >= kSmallestLocalTarget, fn, ": the local target C'(1) = 1 + ", slope_target - 1.0,
+      " (zeta = ", options.zeta(), " spread over the network) is closer to 1 than the ", kSmallestLocalTarget,
+      " the equations resolve (they are met to ", kTolerance,
+      "), so the transformation would fit rounding noise; use a larger zeta or a shallower network");
   const double q_slope_target = options.local_q_slope();
 
   ActivationTransform t;
@@ -579,6 +588,10 @@ ActivationTransform tat(const Activation& activation, const NetworkDescription& 
   TORCH_CHECK(network.max_curv_func || network.subnet_max_func || network.depth > 0, fn,
               ": smooth TAT needs the maximal curvature function: give a depth, subnet_max_func or max_curv_func");
   const double curvature_target = solve_increasing(fn, "maximal C''(1)", max_curvature_function(network), tau, 0.0);
+  TORCH_CHECK(
+      curvature_target >= kSmallestLocalTarget, fn, ": the local target C''(1) = ", curvature_target, " (tau = ", tau,
+      " spread over the network) is below the ", kSmallestLocalTarget, " the equations resolve (they are met to ",
+      kTolerance, "), so the transformation would fit rounding noise; use a larger tau or a shallower network");
   t.activation = activation;
   t.local_target = curvature_target;
 

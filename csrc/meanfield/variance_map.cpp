@@ -19,6 +19,8 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kZeroResidual = 1e-12;
 // A fixed point whose slope is within this of 1 is neutral (relu's line of fixed points).
 constexpr double kMarginal = 1e-12;
+// The largest variance probed above the grid for a fixed point.
+constexpr double kFarVariance = 1e300;
 
 } // namespace
 
@@ -125,6 +127,33 @@ VarianceRoots variance_roots(const MomentTable& table, double sigma_w2, double s
     roots.points.push_back({q, slope_at(q), up_here, 0.0, 0.0});
   }
   roots.diverges_above = g[n - 1] > 0;
+  // The orbit-following below treats variances beyond `top` as diverging.
+  double top = grid[n - 1];
+  if (roots.diverges_above) {
+    // Above the grid: a bounded activation (tanh, erf, hard_tanh, sigmoid) with a large sigma_w2
+    // or sigma_b2 has its stable fixed point there (q* ~ sigma_w2 + sigma_b2), which was
+    // reported as a diverging variance. One evaluation at the top of the double range tells:
+    // where g is negative there, g falls through 0 in between (bisected geometrically).
+    // (Bisection on log q from the sign of g alone: out there E[phi^2] carries rounding of ~1e-15
+    // relative, times sigma_w2, and the derivative E[phi'^2] + E[phi'' phi] cancels to noise,
+    // so Newton steps would wander.)
+    const double far = kFarVariance;
+    const auto g_at = [&](double q) { return sigma_w2 * dual::moments(activation, q).second + sigma_b2 - q; };
+    if (g_at(far) <= 0) {
+      double lo = std::log(grid[n - 1]), hi = std::log(far);
+      while (hi - lo > 1e-15 * hi) {
+        const double mid = 0.5 * (lo + hi);
+        (g_at(std::exp(mid)) > 0 ? lo : hi) = mid;
+      }
+      const double q = std::exp(0.5 * (lo + hi));
+      // The slope dq'/dq by a central difference over +-1e-4 q (the analytic one is noise here).
+      const double h = 1e-4 * q;
+      const double slope = (g_at(q + h) - g_at(q - h)) / (2 * h) + 1.0;
+      roots.points.push_back({q, slope, true, 0.0, 0.0});
+      roots.diverges_above = false;
+      top = far;
+    }
+  }
 
   // Basins: the unstable fixed points partition (0, inf); each stable one attracts the interval
   // between its unstable neighbours (for a monotone map; see MomentTable::monotone).
@@ -164,7 +193,7 @@ VarianceRoots variance_roots(const MomentTable& table, double sigma_w2, double s
   if (!table.monotone() && count > 0) {
     // The orbit may jump over an unstable fixed point: follow it.
     double q = q0;
-    for (int iteration = 0; iteration < 5000 && std::isfinite(q) && q <= grid[n - 1]; ++iteration) {
+    for (int iteration = 0; iteration < 5000 && std::isfinite(q) && q <= top; ++iteration) {
       for (int i = 0; i < count; ++i) {
         const auto& p = roots.points[i];
         if (p.stable && std::fabs(q - p.q) <= 1e-9 * std::max(p.q, 1e-12)) {
@@ -174,7 +203,7 @@ VarianceRoots variance_roots(const MomentTable& table, double sigma_w2, double s
       }
       q = q > 0 ? sigma_w2 * dual::moments(activation, q).second + sigma_b2 : sigma_b2;
     }
-    if (!(q <= grid[n - 1])) {
+    if (!(q <= top)) {
       roots.reached = -1;
     }
   }

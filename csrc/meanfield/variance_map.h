@@ -17,8 +17,9 @@
 
 namespace statmech::meanfield::detail {
 
-// The grid: q_j = kGridSmallest * 2^(j / 2), j = 0..kGridPoints-1, 1e-12 .. ~1e12. A fixed point
-// beyond the top is reported as a diverging variance.
+// The grid: q_j = kGridSmallest * 2^(j / 2), j = 0..kGridPoints-1, 1e-12 .. ~1e12. Above the top
+// one more evaluation, at q = 1e300, finds a stable fixed point there (bounded activations with a
+// large sigma_w2 or sigma_b2); a variance that still grows there is reported as diverging.
 inline constexpr double kGridSmallest = 1e-12;
 inline constexpr int kGridPoints = 160;
 // The q -> 0+ limit is taken at this variance (exact to rounding for every activation here).

@@ -261,6 +261,8 @@ RowSeries row_series(
       coarse_converged = true;
     }
   }
+  out.converged = converged;
+  out.coarse_converged = coarse_converged;
   return out;
 }
 

@@ -31,6 +31,8 @@ struct RowSeries {
   double second_slope; // d E[phi^2] / dq = E[phi'^2] + E[phi'' phi]
   int64_t terms; // the row's truncation K (<= max_terms)
   int64_t coarse_terms; // the same for `coarse_tolerance` (max_terms when none was asked)
+  bool converged; // whether both Parseval tails met `tolerance` within max_terms
+  bool coarse_converged; // the same for `coarse_tolerance` (true when none was asked)
 };
 
 // Coefficients that vanish for every q, from the symmetry of phi: tanh and sigmoid are odd up to a

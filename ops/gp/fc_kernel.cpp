@@ -8,6 +8,8 @@
 #include "ops/common/closed_forms.h"
 #include "ops/common/kernel_series.h"
 
+#include <statmech/dual_activation.h>
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -149,6 +151,53 @@ std::vector<double> squared_row_norms(const at::Tensor& x1, const at::Tensor& x2
   return std::vector<double>(norms.data_ptr<double>(), norms.data_ptr<double>() + norms.numel());
 }
 
+namespace {
+
+// Rows at zero variance (a zero input without bias) are evaluated at this variance.
+constexpr double kSmallestSeriesVariance = 1e-30;
+
+// The relative accuracy asked of each row's series (kernel_series.h).
+double series_tolerance(bool single_precision) {
+  return single_precision ? 1e-9 : 1e-14;
+}
+
+} // namespace
+
+bool series_reaches_tolerance(
+    const FcKernelConfig& config, const std::vector<double>& squared_norms, double sigma_w2, double sigma_b2,
+    bool single_precision) {
+  const Activation& activation = config.activation;
+  if (!dual::uses_row_series(activation.kind()) || squared_norms.empty()) {
+    return true;
+  }
+  // The rows of largest and smallest variance stay so through the layers (E[phi^2] grows with q
+  // for these activations); row_tables takes each layer's truncation from them.
+  double rows[2] = {kSmallestSeriesVariance, INFINITY};
+  for (const double norm : squared_norms) {
+    const double q = sigma_w2 * norm + sigma_b2;
+    rows[0] = std::max(rows[0], q);
+    rows[1] = std::min(rows[1], std::max(q, kSmallestSeriesVariance));
+  }
+  // Tails within 100 times the kernels' tolerance: the series' error stays below ~1e-12 per layer
+  // in float64, the accuracy the quadrature path also has (docs/dual_activation.md).
+  const double tolerance = series_tolerance(single_precision);
+  std::vector<double> scratch(dual::kMaxRowTerms + 1);
+  for (int64_t l = 0; l < config.depth; ++l) {
+    for (double& q : rows) {
+      if (!std::isfinite(q)) {
+        return true; // row_tables raises check_layer_variance's error
+      }
+      const dual::RowSeries s =
+          dual::row_series(activation, q, dual::kMaxRowTerms, tolerance, scratch.data(), nullptr, 100 * tolerance);
+      if (!s.converged && !s.coarse_converged) {
+        return false;
+      }
+      q = std::max(sigma_w2 * s.energy + sigma_b2, kSmallestSeriesVariance);
+    }
+  }
+  return true;
+}
+
 RowTables row_tables(
     const FcKernelConfig& config, const std::vector<double>& squared_norms, double sigma_w2, double sigma_b2,
     bool for_backward, bool single_precision, const CoefficientSink* sink) {
@@ -177,6 +226,9 @@ RowTables row_tables(
     at::parallel_for(0, rows, 256, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         for (int64_t l = 0; l < depth; ++l) {
+          // As for the other activations: an infinite variance (|x|^2 / d past the double range)
+          // is a named error, not NaN kernels (relu, erf).
+          check_layer_variance(t.q[r * stride + l], l);
           const dual::Moments m = dual::closed_form_moments(activation, t.q[r * stride + l]);
           t.q[r * stride + l + 1] = sigma_w2 * m.second + sigma_b2;
           if (for_backward) {
@@ -191,8 +243,8 @@ RowTables row_tables(
   // Series activations: layer by layer, since a layer's number of terms is set by its largest
   // variance (the coefficients of these activations decay more slowly as q grows).
   t.series = true;
-  const double tolerance = single_precision ? 1e-9 : 1e-14; // kernel_series.h
-  constexpr double kSmallestVariance = 1e-30;
+  const double tolerance = series_tolerance(single_precision);
+  constexpr double kSmallestVariance = kSmallestSeriesVariance;
   t.terms.assign(rows * depth, 0);
   t.layer_terms.assign(depth, 0);
   t.coefficients.resize(depth);
@@ -200,6 +252,12 @@ RowTables row_tables(
     t.coefficient_derivatives.resize(depth);
   }
   std::vector<double> scratch(dual::kMaxRowTerms + 1);
+  bool zero_at_origin;
+  {
+    double x = 0, f, df, d2f;
+    activation.evaluate(1, &x, &f, &df, &d2f);
+    zero_at_origin = f == 0;
+  }
   for (int64_t l = 0; l < depth; ++l) {
     double largest = kSmallestVariance, smallest = INFINITY;
     for (int64_t r = 0; r < rows; ++r) {
@@ -230,10 +288,27 @@ RowTables row_tables(
     at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
       std::vector<double> row_buffer(sink ? width : 0);
       for (int64_t r = begin; r < end; ++r) {
-        const double q = std::max(t.q[r * stride + l], kSmallestVariance);
-        const dual::RowSeries s = dual::row_series(
-            activation, q, terms, tolerance, sink ? row_buffer.data() : t.coefficients[l].data() + r * width,
-            for_backward ? t.coefficient_derivatives[l].data() + r * width : nullptr);
+        const double raw_q = t.q[r * stride + l];
+        const double q = std::max(raw_q, kSmallestVariance);
+        double* b = sink ? row_buffer.data() : t.coefficients[l].data() + r * width;
+        double* db = for_backward ? t.coefficient_derivatives[l].data() + r * width : nullptr;
+        dual::RowSeries s = dual::row_series(activation, q, terms, tolerance, b, db);
+        if (raw_q > 0 && raw_q < kSmallestVariance) {
+          // Below the clamp b_k(q) = (q / q_c)^(k / 2) b_k(q_c) to a relative O(q_c), the Taylor
+          // order of phi(sqrt(q) z) that b_k first sees (b_0 ~ q when phi(0) = 0); unscaled,
+          // inputs with |x|^2 / d = 1e-40 gave kernels 1e10 times too large.
+          const double ratio = raw_q / kSmallestVariance;
+          for (int64_t k = 0; k <= terms; ++k) {
+            const double power = k > 0 ? 0.5 * static_cast<double>(k) : (zero_at_origin ? 1.0 : 0.0);
+            b[k] *= std::pow(ratio, power);
+            if (db) {
+              db[k] = power * b[k] / raw_q;
+            }
+          }
+          if (zero_at_origin) {
+            s.energy *= ratio; // E[phi^2] ~ phi'(0)^2 q
+          }
+        }
         if (sink) {
           sink->row(l, r, row_buffer.data());
         }

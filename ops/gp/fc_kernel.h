@@ -111,6 +111,17 @@ void check_layer_variance(double q, int64_t layer);
 // |x_r|^2 / d of x1 rows then x2 rows (x2 may be undefined), as float64 on the host.
 std::vector<double> squared_row_norms(const at::Tensor& x1, const at::Tensor& x2);
 
+// Whether every row's Hermite series (series activations; true for the others) meets 100 times
+// the kernels' tolerance within dual::kMaxRowTerms terms at every layer, checked on the rows of
+// largest and smallest variance that set each layer's truncation in row_tables. When it does not
+// (in float64 tanh from q ~ 10, gelu from q ~ 100), the truncated sums are off by up to the
+// Parseval tail wherever |c| is near 1 (the diagonal: 2% for tanh at q = 1e4, NTK entries by
+// factors), and the kernels take the quadrature path instead, which evaluates such entries by
+// quadrature.
+bool series_reaches_tolerance(
+    const FcKernelConfig& config, const std::vector<double>& squared_norms, double sigma_w2, double sigma_b2,
+    bool single_precision);
+
 // The device-independent end of the backward: runs the first pass in reverse from the summed
 // per-row gradients grad_rows [rows, depth + 1] (d/dq^l), and turns cross = d/d(x_i . x_j)
 // ([N, M], or [N] with diagonal; upper-triangular-only allowed when x2 is None) into input

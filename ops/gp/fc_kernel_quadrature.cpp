@@ -7,6 +7,7 @@
 #include "ops/common/activation_traits.h"
 #include "ops/common/constants.h"
 #include "ops/common/hermite_series.h"
+#include "ops/common/kernel_series.h"
 #include "ops/common/quadrature.h"
 
 #include <statmech/dual_activation.h>
@@ -71,6 +72,7 @@ struct Info {
   double alpha = 0, scale = 1; // elu / selu
   double half_width; // analytic half-width of phi (panel size)
   std::vector<Kink> kinks;
+  bool zero_at_origin = false; // phi(0) = 0
 };
 
 Info make_info(const Activation& activation) {
@@ -78,6 +80,11 @@ Info make_info(const Activation& activation) {
   info.activation = &activation;
   info.kind = activation.kind();
   info.half_width = dual::analytic_half_width(activation);
+  {
+    double x = 0, f, df, d2f;
+    activation.evaluate(1, &x, &f, &df, &d2f);
+    info.zero_at_origin = f == 0;
+  }
   switch (info.kind) {
     case ActivationKind::Elu:
     case ActivationKind::Selu: {
@@ -110,9 +117,17 @@ Info make_info(const Activation& activation) {
       break;
     }
     default:
-      TORCH_INTERNAL_ASSERT(false, "fc_kernel quadrature path: unexpected activation ", activation.repr());
+      // Smooth activations (the Hermite-series ones, where their series falls short): no kinks.
+      TORCH_INTERNAL_ASSERT(
+          dual::uses_row_series(info.kind), "fc_kernel quadrature path: unexpected activation ", activation.repr());
+      break;
   }
   return info;
+}
+
+// elu, selu and hard_tanh: the inner expectations in closed form (closed_form_inner).
+bool has_closed_form_inner(ActivationKind kind) {
+  return kind == ActivationKind::Elu || kind == ActivationKind::Selu || kind == ActivationKind::HardTanh;
 }
 
 // phi' at x, the mean of the one-sided values where x is a kink.
@@ -254,7 +269,7 @@ QuadraturePartials evaluate_entry(const Info& info, double a, double b, double c
       }
     }
     std::vector<Inner> inner(means.size());
-    if (info.kind == ActivationKind::Custom) {
+    if (!has_closed_form_inner(info.kind)) {
       quadrature_inner(info, means, sigma, inner);
     } else {
       for (size_t i = 0; i < means.size(); ++i) {
@@ -406,32 +421,51 @@ struct QuadratureDual {
   const Series* series; // [rows, depth]
   int64_t depth;
 
+  // Entries are evaluated at variances of at least kSmallestVariance. Below it, with phi(0) = 0,
+  // phi is its tangent (or, kinked at 0, its cone) to a relative O(q): k is linear in sqrt(q) on
+  // each side and kd does not depend on q, so k is scaled by sqrt(q / kSmallestVariance) per side.
+  // (Unscaled, inputs with |x|^2 / d = 1e-40 gave kernels 1e10 times too large.) With
+  // phi(0) != 0 the clamp changes k and kd by a relative O(sqrt(kSmallestVariance)) only.
+  double clamp_factor(double q) const {
+    return info->zero_at_origin && q > 0 && q < kSmallestVariance ? std::sqrt(q / kSmallestVariance) : 1.0;
+  }
+
   dual::entry::Value<double> value(int64_t l, int64_t i, int64_t j, double a, double b, double c, double) const {
     if (c == 1.0 && a == b) {
       return {second[i * depth + l], derivative_second[i * depth + l]};
     }
+    // The rows' series are those at max(q, kSmallestVariance) (row_pass).
+    const double scale = clamp_factor(a) * clamp_factor(b);
+    const double ac = std::max(a, kSmallestVariance), bc = std::max(b, kSmallestVariance);
     double k, kd;
-    if (a > kSmallestVariance && b > kSmallestVariance &&
-        series_value(series[i * depth + l], series[j * depth + l], c, std::sqrt(a * b), k, kd)) {
-      return {k, kd};
+    if (series_value(series[i * depth + l], series[j * depth + l], c, std::sqrt(ac) * std::sqrt(bc), k, kd)) {
+      return {k * scale, kd};
     }
     const QuadraturePartials e = evaluate_entry(*info, a, b, c, false);
-    return {e.k, e.kd};
+    return {e.k * scale, e.kd};
   }
 
   dual::entry::Partials<double> partials(int64_t l, int64_t i, int64_t j, double a, double b, double c, double) const {
     dual::entry::Partials<double> p{};
-    if (a > kSmallestVariance && b > kSmallestVariance &&
-        series_partials(series[i * depth + l], series[j * depth + l], a, b, c, p)) {
-      return p;
+    const double fa = clamp_factor(a), fb = clamp_factor(b);
+    const double ac = std::max(a, kSmallestVariance), bc = std::max(b, kSmallestVariance);
+    if (!series_partials(series[i * depth + l], series[j * depth + l], ac, bc, c, p)) {
+      const QuadraturePartials e = evaluate_entry(*info, a, b, c, true);
+      p.k = e.k, p.kd = e.kd;
+      p.k_a = e.k_q1, p.k_b = e.k_q2, p.k_c = e.k_c;
+      p.kd_a = e.kd_q1, p.kd_b = e.kd_q2, p.kd_c = e.kd_c;
+      if (c == 1.0 && a == b) {
+        // The row's own moments, at its variance: k needs no scaling below.
+        p.k = second[i * depth + l] / (fa * fb);
+        p.kd = derivative_second[i * depth + l];
+      }
     }
-    const QuadraturePartials e = evaluate_entry(*info, a, b, c, true);
-    p.k = e.k, p.kd = e.kd;
-    p.k_a = e.k_q1, p.k_b = e.k_q2, p.k_c = e.k_c;
-    p.kd_a = e.kd_q1, p.kd_b = e.kd_q2, p.kd_c = e.kd_c;
-    if (c == 1.0 && a == b) {
-      p.k = second[i * depth + l];
-      p.kd = derivative_second[i * depth + l];
+    if (fa != 1.0 || fb != 1.0) {
+      // Below the clamp k is proportional to sqrt(a) (sqrt(b)); kd and its partials are kept.
+      p.k *= fa * fb;
+      p.k_c *= fa * fb;
+      p.k_a = fa != 1.0 ? p.k / (2 * a) : p.k_a * fb;
+      p.k_b = fb != 1.0 ? p.k / (2 * b) : p.k_b * fa;
     }
     return p;
   }
@@ -460,7 +494,9 @@ Rows row_pass(const FcKernelConfig& config, const std::vector<double>& norms, do
       t.q[r * stride] = w * norms[r] + b;
       for (int64_t l = 0; l < depth; ++l) {
         check_layer_variance(t.q[r * stride + l], l);
-        const dual::Moments m = dual::moments(config.activation, std::max(t.q[r * stride + l], kSmallestVariance));
+        // The rows' own moments at their variance, however small (dual::moments takes any q > 0).
+        const double q = t.q[r * stride + l];
+        const dual::Moments m = dual::moments(config.activation, q > 0 ? q : kSmallestVariance);
         t.q[r * stride + l + 1] = w * m.second + b;
         t.second[r * depth + l] = m.second;
         t.slope[r * depth + l] = m.second_slope;

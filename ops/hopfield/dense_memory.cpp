@@ -40,16 +40,23 @@ Interaction check_dense_memory(
 
 at::Tensor dense_memory_energy_of_spins(
     const at::Tensor& spins, const at::Tensor& patterns, Interaction interaction, int64_t degree, double beta) {
-  const at::Tensor overlaps = at::mm(spins, to_spins(patterns, patterns.scalar_type()).t()); // [batch, P]
-  switch (interaction) {
-    case Interaction::kPolynomial:
-      return overlaps.pow(degree).sum(-1).neg();
-    case Interaction::kRectifiedPolynomial:
-      return overlaps.relu().pow(degree).sum(-1).neg();
-    case Interaction::kExponential:
-      return overlaps.mul(beta).exp().sum(-1).neg();
+  // In float64 (overlaps are integers, exact), rounded once to the patterns' dtype at the end.
+  const at::Tensor overlaps = at::mm(spins.to(at::kDouble), to_spins(patterns, at::kDouble).t()); // [batch, P]
+  if (interaction == Interaction::kExponential) {
+    // Terms all positive: the sum overflows (to E = -inf) only where E is beyond the range.
+    return overlaps.mul(beta).exp().sum(-1).neg().to(patterns.scalar_type());
   }
-  return {};
+  const at::Tensor f_argument = interaction == Interaction::kRectifiedPolynomial ? overlaps.relu() : overlaps;
+  const at::Tensor plain = f_argument.pow(degree).sum(-1);
+  // Past the double range the powers overflow and, with an odd degree, +inf - inf gave NaN (degree
+  // 101 at N = 1000 in float32). There the sum is taken as sign(S) top^n |S| with
+  // S = sum_mu (m_mu / top)^n, top = max_mu |m_mu|, in logarithms: +-inf only where E itself is.
+  // (A column of ones appended: top >= 1, and defined without patterns.)
+  const at::Tensor top = at::constant_pad_nd(f_argument.abs(), {0, 1}, 1.0).amax(-1, /*keepdim=*/true);
+  const at::Tensor scaled_sum = f_argument.div(top).pow(degree).sum(-1);
+  const at::Tensor scaled =
+      scaled_sum.sign() * (top.squeeze(-1).log() * static_cast<double>(degree) + scaled_sum.abs().log()).exp();
+  return at::where(plain.isfinite(), plain, scaled).neg().to(patterns.scalar_type());
 }
 
 namespace {

@@ -8,6 +8,10 @@
 //   E(sigma) = -sum_mu F(m_mu),   F(x) = x^n | max(x, 0)^n | exp(beta x),
 //
 // (the sum over patterns is outside F). States are read as in binary_dynamics.h (+1 where > 0).
+// E is computed in float64 and rounded to the patterns' dtype: where |E| is beyond that dtype's
+// range it is -inf (or +inf for an odd degree), e.g. F = exp(beta x) once beta N passes ~88 in
+// float32 or ~709 in float64. The dynamics never use E: their decisions come from energy
+// differences in a scaled form, which stays finite for every N, degree and beta.
 
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>

@@ -34,8 +34,18 @@ at::Tensor hopfield_energy(
   if (b.dim() == 1) {
     b = b.unsqueeze(-1); // [heads, 1], broadcast over [..., heads, L]
   }
-  const at::Tensor scores = association_scores(state, key, beta, mask); // [..., L, S]
-  const at::Tensor lse = at::logsumexp(scores, {-1}) / b;
+  // lse(beta, x) = M + beta^-1 log sum_i exp(beta (x_i - M)), x = K xi (+ mask / beta), M = max_i x_i
+  // (held constant for autograd: the M terms cancel): beta x itself overflowed where the energy
+  // does not (float32: NaN from beta |k| |xi| ~ 1e38, e.g. beta = 1e4 with norms ~1e17).
+  const at::Tensor b_scores = b.dim() == 0 ? b : b.unsqueeze(-1); // [heads, 1, 1] against [..., heads, L, S]
+  at::Tensor x = at::matmul(state, key.transpose(-2, -1)); // [..., L, S]
+  if (mask.has_value() && mask->defined()) {
+    x = mask->scalar_type() == at::kBool ? x.masked_fill(mask->logical_not(), -std::numeric_limits<double>::infinity())
+                                         : x + *mask / b_scores;
+  }
+  const at::Tensor top = x.detach().amax(-1, /*keepdim=*/true);
+  const at::Tensor shift = at::where(top.isfinite(), top, at::zeros_like(top)); // all masked: lse = -inf
+  const at::Tensor lse = shift.squeeze(-1) + at::logsumexp((x - shift) * b_scores, {-1}) / b;
   const at::Tensor half_norm = 0.5 * (state * state).sum(-1);
   const at::Tensor key_norm = (key * key).sum(-1).unsqueeze(-2); // [..., 1, S]
   at::Tensor log_count, max_norm;
@@ -44,7 +54,7 @@ at::Tensor hopfield_energy(
     log_count = at::logsumexp(at::zeros_like(key_norm), {-1}); // log S, shape-generic
     max_norm = key_norm.amax(-1);
   } else {
-    const at::Tensor zeros = at::zeros_like(scores);
+    const at::Tensor zeros = at::zeros_like(x);
     at::Tensor takes_part;
     if (mask->scalar_type() == at::kBool) {
       takes_part = mask->logical_and(zeros == 0); // broadcast to [..., L, S]

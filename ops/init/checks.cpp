@@ -7,7 +7,10 @@
 #include <c10/core/SymBool.h>
 #include <c10/util/Exception.h>
 
+#include <ATen/Dispatch.h>
+
 #include <cmath>
+#include <limits>
 
 namespace statmech::init {
 
@@ -25,6 +28,24 @@ void check_weight(const char* op, const at::Tensor& tensor) {
 
 void check_sigma_w2(const char* op, double sigma_w2) {
   checks::positive_variance(op, "sigma_w2", sigma_w2);
+}
+
+void check_weight_scale(const char* op, const at::Tensor& tensor, double sigma_w2, double typical, double largest) {
+  double finite_max = 0, smallest = 0;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, tensor.scalar_type(), "check_weight_scale", [&] {
+    finite_max = static_cast<double>(std::numeric_limits<scalar_t>::max());
+    // Subnormal weights keep at least half the significand's bits down to here.
+    smallest = static_cast<double>(std::numeric_limits<scalar_t>::min()) *
+        std::sqrt(static_cast<double>(std::numeric_limits<scalar_t>::epsilon()));
+  });
+  TORCH_CHECK(
+      std::isfinite(largest) && largest <= finite_max, op, ": sigma_w2 = ", sigma_w2, " gives weights up to ~",
+      largest, ", beyond what ", tensor.scalar_type(), " holds (largest finite value ", finite_max,
+      "); use a wider dtype or a smaller sigma_w2");
+  TORCH_CHECK(
+      typical >= smallest, op, ": sigma_w2 = ", sigma_w2, " gives weights of magnitude ~", typical, ", below what ",
+      tensor.scalar_type(), " holds with half its precision (", smallest,
+      "): they would be subnormal or 0; use a wider dtype or a larger sigma_w2");
 }
 
 void check_conv_weight_for_delta(const at::Tensor& tensor) {

@@ -17,7 +17,10 @@ void critical_normal(at::Tensor& tensor, double sigma_w2, std::optional<at::Gene
     return;
   }
   const int64_t fan_in = tensor.numel() / tensor.size(0);
-  tensor.normal_(0.0, std::sqrt(sigma_w2 / static_cast<double>(fan_in)), generator);
+  const double std_dev = std::sqrt(sigma_w2 / static_cast<double>(fan_in));
+  // Draws beyond 8 standard deviations have probability 1e-15 each.
+  check_weight_scale(kCriticalNormalOp, tensor, sigma_w2, std_dev, 8 * std_dev);
+  tensor.normal_(0.0, std_dev, generator);
 }
 
 } // namespace

@@ -6,6 +6,9 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include <algorithm>
+#include <cmath>
+
 namespace statmech::init {
 namespace {
 
@@ -17,6 +20,10 @@ void critical_orthogonal(at::Tensor& tensor, double sigma_w2, std::optional<at::
   }
   const int64_t rows = tensor.size(0);
   const int64_t cols = tensor.numel() / rows;
+  // Entries of variance sigma_w2 / cols, at most sqrt(sigma_w2 max(1, rows / cols)) (haar.cpp).
+  check_weight_scale(
+      kCriticalOrthogonalOp, tensor, sigma_w2, std::sqrt(sigma_w2 / static_cast<double>(cols)),
+      std::sqrt(sigma_w2 * std::max(1.0, static_cast<double>(rows) / static_cast<double>(cols))));
   const auto matrix = scaled_haar_orthogonal(rows, cols, sigma_w2, generator, tensor.options());
   // Row-major flattening of [out, in, k...] is the [out, fan_in] view; copy_ handles any strides
   // and the cast back to half precision.

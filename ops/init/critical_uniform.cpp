@@ -31,6 +31,8 @@ void critical_uniform(at::Tensor& tensor, double sigma_w2, std::optional<at::Gen
       std::isfinite(bound) && bound <= largest / 2, kCriticalUniformOp, ": sigma_w2 = ", sigma_w2,
       " puts the range [-a, a), a = sqrt(3 sigma_w2 / fan_in) = ", bound, ", beyond what ", tensor.scalar_type(),
       " holds (width up to ", largest, ")");
+  // Weights of standard deviation a / sqrt(3); tiny ones would be subnormal or 0.
+  check_weight_scale(kCriticalUniformOp, tensor, sigma_w2, bound / std::sqrt(3.0), bound);
   tensor.uniform_(-bound, bound, generator);
 }
 

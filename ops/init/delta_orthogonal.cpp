@@ -7,12 +7,20 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include <algorithm>
+#include <cmath>
+
 namespace statmech::init {
 namespace {
 
 void delta_orthogonal(at::Tensor& tensor, double sigma_w2, std::optional<at::Generator> generator) {
   check_conv_weight_for_delta(tensor);
   check_sigma_w2(kDeltaOrthogonalOp, sigma_w2);
+  if (tensor.numel() > 0) {
+    // The centre tap's [out, in] matrix, as in critical_orthogonal_ (out >= in).
+    const auto out = static_cast<double>(tensor.size(0)), in = static_cast<double>(tensor.size(1));
+    check_weight_scale(kDeltaOrthogonalOp, tensor, sigma_w2, std::sqrt(sigma_w2 / in), std::sqrt(sigma_w2 * out / in));
+  }
   tensor.zero_();
   if (tensor.numel() == 0) {
     return;

@@ -24,6 +24,11 @@ inline constexpr char kDeltaOrthogonalOp[] = "delta_orthogonal_";
 void check_weight(const char* op, const at::Tensor& tensor);
 // sigma_w2 is a finite, positive variance.
 void check_sigma_w2(const char* op, double sigma_w2);
+// The weights the initialiser writes, of typical magnitude `typical` and at most `largest`, fit
+// the tensor's dtype: `largest` finite there and `typical` no smaller than its smallest normal
+// number times sqrt(epsilon) (else they would be +-inf, or subnormal with few bits and then 0:
+// float32 from sigma_w2 ~ 1e77 and below ~1e-82 at fan_in ~ 100).
+void check_weight_scale(const char* op, const at::Tensor& tensor, double sigma_w2, double typical, double largest);
 // check_weight, plus: 3-5-D [out, in, k...], every k odd, in <= out.
 void check_conv_weight_for_delta(const at::Tensor& tensor);
 

@@ -195,8 +195,20 @@ at::Tensor rbm_base_rate_bias(const at::Tensor& data, double pseudocount) {
         at::logical_and(data >= 0, data <= 1).all().item<bool>(), op,
         ": data must hold probabilities or binary values in [0, 1]");
   }
-  const at::Tensor p = (data.sum(0) + pseudocount) / (static_cast<double>(data.size(0)) + 2 * pseudocount);
-  return p.log() - (-p).log1p();
+  // log(p / (1 - p)) = log(ones + pseudocount) - log(zeros + pseudocount), in float64: as
+  // log p - log1p(-p) in the data's dtype a small pseudocount (1e-300) was lost to rounding
+  // (1 - p = 0, or the pseudocount 0 in float32) and the biases of constant units were +-inf
+  // instead of +-691.
+  const at::Tensor ones = data.sum(0, /*keepdim=*/false, at::kDouble);
+  const at::Tensor zeros = static_cast<double>(data.size(0)) - ones;
+  if (pseudocount == 0 && has_readable_values(data) && data.numel() > 0) {
+    const at::Tensor constant = at::logical_or(ones == 0, zeros == 0);
+    TORCH_CHECK(
+        !constant.any().item<bool>(), op, ": with pseudocount = 0, visible unit ",
+        constant.nonzero().min().item<int64_t>(), " (and ", constant.sum().item<int64_t>() - 1,
+        " more) is constant in data (p = 0 or 1), so its bias log(p / (1 - p)) is infinite; pass pseudocount > 0");
+  }
+  return ((ones + pseudocount).log() - (zeros + pseudocount).log()).to(data.scalar_type());
 }
 
 } // namespace

@@ -11,10 +11,12 @@
 #include "ops/common/checks.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
 #include <torch/csrc/autograd/autograd_not_implemented_fallback.h>
 #include <torch/library.h>
 
 #include <cmath>
+#include <limits>
 #include <tuple>
 #include <vector>
 
@@ -229,6 +231,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rbm_gibbs(
   TORCH_CHECK(
       std::isfinite(beta) && beta >= 0 && (beta > 0 || !visible_log_variance.has_value()), op,
       ": beta must be a finite inverse temperature >= 0 (> 0 for a Gaussian visible layer), got ", beta);
+  // beta multiplies tensors of the weight's dtype (float32: up to 3.4e38); past that the conversion
+  // failed with ATen's unnamed 'value cannot be converted to type float without overflow'.
+  double largest = 0;
+  AT_DISPATCH_FLOATING_TYPES(weight.scalar_type(), op, [&] {
+    largest = static_cast<double>(std::numeric_limits<scalar_t>::max());
+  });
+  TORCH_CHECK(
+      beta <= largest, op, ": beta = ", beta, " does not fit the weight's dtype ", weight.scalar_type(), " (largest ",
+      largest, "); use float64 weights or a smaller beta");
   const Model model(weight, visible_bias, hidden_bias, visible_log_variance);
   const at::Tensor beta_tensor = beta == 1.0 ? at::Tensor() : at::scalar_tensor(beta, weight.options());
 

@@ -201,7 +201,11 @@ def dense_memory_energy(state: Tensor, patterns: Tensor, interaction: str = "pol
 
     ``F(x) = x**degree`` (``"polynomial"``), ``max(x, 0)**degree`` (``"rectified_polynomial"``;
     Krotov & Hopfield 2016) or ``exp(beta * x)`` (``"exponential"``; Demircigil et al. 2017).
-    ``patterns`` is ``[P, N]`` (float32/float64).
+    ``patterns`` is ``[P, N]`` (float32/float64). The energy is computed in float64 and rounded
+    to the patterns' dtype: where its magnitude is beyond that dtype's range it is ``-inf`` (``+inf``
+    for an odd degree), e.g. the exponential ``F`` once ``beta * N`` passes ~88 (float32) or ~709
+    (float64). :func:`dense_memory_run` decides from energy differences in a scaled form that stays
+    finite, so its dynamics are not affected.
     """
     return torch.ops.statmech.dense_memory_energy(state, patterns, interaction, degree, beta)
 

@@ -168,9 +168,10 @@ STATMECH_ALWAYS_INLINE void tile_entries(
       for (int v = 0; v < NV; ++v) {
         V b;
         std::memcpy(&b, t.q.data() + l * t.slots + base + lane0 + v * W, sizeof(V));
-        const V ab = a * b;
+        // sqrt(a b) without the product, which falls out of the normal range for variances below
+        // ~1e-154 (1e-19 in float): c was 0 or off by 1e-6 there (tanh at |x|^2 / d = 1e-160).
         for (int lane = 0; lane < W; ++lane) {
-          r[v][lane] = std::sqrt(ab[lane]);
+          r[v][lane] = dual::entry::root_product(a, b[lane]);
         }
         V cv = covariance[v] / r[v];
         // Snap within rounding of +-1 to +-1 (correlation() of fc_kernel_entry.h), 0 where r = 0.

@@ -243,8 +243,11 @@ at::Tensor fc_kernel_cuda(
       std::string(parameterization), width, nngp, ntk, diagonal);
   const auto sigmas = check_fc_kernel_values(kFcKernelOp, x1, x2, sigma_w2, sigma_b2);
   const double w = sigmas.first, b = sigmas.second;
-  if (uses_quadrature_path(config.activation)) {
-    // elu, selu, hard_tanh: computed on the CPU and copied back (fc_kernel_quadrature.h).
+  if (uses_quadrature_path(config.activation) ||
+      !series_reaches_tolerance(
+          config, squared_row_norms(x1, x2.has_value() ? *x2 : at::Tensor()), w, b, x1.scalar_type() == at::kFloat)) {
+    // elu, selu, hard_tanh, and series activations whose series falls short (fc_kernel.h):
+    // computed on the CPU and copied back (fc_kernel_quadrature.h).
     return fc_kernel_quadrature(config, x1, x2.has_value() ? *x2 : at::Tensor(), w, b);
   }
   const c10::cuda::CUDAGuard guard(x1.device());
@@ -306,14 +309,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fc_kernel_backward_cu
       op, x1, x2, sigma_w2, sigma_b2, depth, std::string(activation), activation_parameter,
       std::string(parameterization), width, nngp, ntk, diagonal);
   check_fc_kernel_grad(op, grad, config, x1, x2);
-  if (uses_quadrature_path(config.activation)) {
-    check_fc_kernel_values(op, x1, x2, sigma_w2, sigma_b2);
+  const auto sigmas = check_fc_kernel_values(op, x1, x2, sigma_w2, sigma_b2);
+  const double w = sigmas.first, b = sigmas.second;
+  if (uses_quadrature_path(config.activation) ||
+      !series_reaches_tolerance(
+          config, squared_row_norms(x1, x2.has_value() ? *x2 : at::Tensor()), w, b, x1.scalar_type() == at::kFloat)) {
     return fc_kernel_quadrature_backward(
         config, grad, x1, x2.has_value() ? *x2 : at::Tensor(), sigma_w2, sigma_b2, output_mask);
   }
   TORCH_CHECK(depth <= kMaxBackwardDepth, op, " (CUDA): depth must be <= ", kMaxBackwardDepth, ", got ", depth);
-  const auto sigmas = check_fc_kernel_values(op, x1, x2, sigma_w2, sigma_b2);
-  const double w = sigmas.first, b = sigmas.second;
   const c10::cuda::CUDAGuard guard(x1.device());
   const at::Tensor a = x1.contiguous();
   const at::Tensor other = x2.has_value() ? x2->contiguous() : at::Tensor();

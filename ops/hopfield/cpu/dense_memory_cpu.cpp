@@ -46,9 +46,13 @@ inline double integer_power(double x, int64_t n) {
 }
 
 // D_i (up to a positive factor) from the overlaps m, the column xi_{., i} and the spin s_i.
+// With scaled (when top^n may pass the double range: |b +- 1| <= top = N), the polynomial
+// terms are taken relative to the largest |b_mu| + 1, ((b +- 1) / top)^n in [-1, 1]: unscaled,
+// (b +- 1)^n overflowed (degree 100 at N = 1000 in float64) and inf - inf = NaN read as a tie, so
+// no neuron ever flipped and the run reported a fixed point it was not at.
 double energy_gap(
     const double* overlaps, const double* column, double s, int64_t patterns, Interaction kind, int64_t degree,
-    double beta) {
+    double beta, bool scaled) {
   double gap = 0;
   if (kind == Interaction::kExponential) {
     double top = -INFINITY;
@@ -61,9 +65,17 @@ double energy_gap(
     return gap;
   }
   const bool rectified = kind == Interaction::kRectifiedPolynomial;
+  double inverse_top = 1;
+  if (scaled) {
+    double top = 1;
+    for (int64_t mu = 0; mu < patterns; ++mu) {
+      top = std::max(top, std::abs(overlaps[mu] - s * column[mu]) + 1);
+    }
+    inverse_top = 1 / top;
+  }
   for (int64_t mu = 0; mu < patterns; ++mu) {
     const double b = overlaps[mu] - s * column[mu];
-    const double up = b + 1, down = b - 1;
+    const double up = (b + 1) * inverse_top, down = (b - 1) * inverse_top;
     const double f_up = rectified && up <= 0 ? 0.0 : integer_power(up, degree);
     const double f_down = rectified && down <= 0 ? 0.0 : integer_power(down, degree);
     gap += column[mu] * (f_up - f_down);
@@ -91,6 +103,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> dense_memory_run_cpu(
       std::lock_guard<std::mutex> lock(gen->mutex_);
       seed = gen->random64();
     }
+    // |b_mu +- 1| <= n: the unscaled powers stay below 2^1000 (exact while below 2^53).
+    const bool scaled = kind != Interaction::kExponential && static_cast<double>(degree) * std::log2(n + 1.0) > 1000;
     double* s_data = s.data_ptr<double>();
     double* m_data = overlaps.data_ptr<double>();
     const double* col_data = columns.data_ptr<double>();
@@ -113,7 +127,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> dense_memory_run_cpu(
           for (int64_t k = 0; k < n; ++k) {
             const int64_t i = order[k];
             const double* column = col_data + i * count;
-            const double gap = energy_gap(m, column, row[i], count, kind, degree, beta);
+            const double gap = energy_gap(m, column, row[i], count, kind, degree, beta, scaled);
             const double s_new = gap > 0 ? 1.0 : (gap < 0 ? -1.0 : row[i]);
             if (s_new != row[i]) {
               row[i] = s_new;
@@ -133,7 +147,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> dense_memory_run_cpu(
           // Sweep limit reached: fixed iff no visit would flip a neuron.
           fixed = true;
           for (int64_t i = 0; i < n && fixed; ++i) {
-            const double gap = energy_gap(m, col_data + i * count, row[i], count, kind, degree, beta);
+            const double gap = energy_gap(m, col_data + i * count, row[i], count, kind, degree, beta, scaled);
             fixed = !(gap * row[i] < 0);
           }
         }

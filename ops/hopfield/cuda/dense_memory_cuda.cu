@@ -56,7 +56,7 @@ __device__ inline double integer_power(double x, int64_t n) {
 
 __global__ void dense_memory_kernel(
     double* spins, double* overlaps, const double* columns, int32_t* order_buffer, int64_t n, int64_t count,
-    int kind, int64_t degree, double beta, int64_t max_sweeps, int64_t* sweeps_out, bool* converged_out,
+    int kind, int64_t degree, double beta, bool scaled, int64_t max_sweeps, int64_t* sweeps_out, bool* converged_out,
     at::PhiloxCudaState philox) {
   __shared__ double scratch[kThreads];
   const int64_t b = blockIdx.x;
@@ -81,9 +81,18 @@ __global__ void dense_memory_kernel(
         partial += column[mu] * ::exp(beta * (m[mu] - spin * column[mu] - top));
       }
     } else {
+      // Scaled as on the CPU: relative to the largest |b_mu| + 1 where top^n may overflow.
+      double inverse_top = 1;
+      if (scaled) {
+        double top = 1;
+        for (int64_t mu = threadIdx.x; mu < count; mu += blockDim.x) {
+          top = ::fmax(top, ::fabs(m[mu] - spin * column[mu]) + 1);
+        }
+        inverse_top = 1 / block_reduce<true>(top, scratch);
+      }
       for (int64_t mu = threadIdx.x; mu < count; mu += blockDim.x) {
         const double base = m[mu] - spin * column[mu];
-        const double up = base + 1, down = base - 1;
+        const double up = (base + 1) * inverse_top, down = (base - 1) * inverse_top;
         const double f_up = rectified && up <= 0 ? 0.0 : integer_power(up, degree);
         const double f_down = rectified && down <= 0 ? 0.0 : integer_power(down, degree);
         partial += column[mu] * (f_up - f_down);
@@ -162,6 +171,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> dense_memory_run_cuda
     at::Tensor s = spins.to(at::kDouble).contiguous();
     at::Tensor overlaps = at::mm(s, xi.t()).contiguous();
     at::Tensor order = at::empty({batch, n}, state.options().dtype(at::kInt));
+    const bool scaled = kind != Interaction::kExponential && static_cast<double>(degree) * std::log2(n + 1.0) > 1000;
     auto* gen =
         at::get_generator_or_default<at::CUDAGeneratorImpl>(generator, at::cuda::detail::getDefaultCUDAGenerator());
     at::PhiloxCudaState philox;
@@ -172,7 +182,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> dense_memory_run_cuda
     }
     dense_memory_kernel<<<static_cast<unsigned>(batch), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
         s.data_ptr<double>(), overlaps.data_ptr<double>(), columns.data_ptr<double>(), order.data_ptr<int32_t>(), n,
-        count, static_cast<int>(kind), degree, beta, max_sweeps, sweeps.data_ptr<int64_t>(),
+        count, static_cast<int>(kind), degree, beta, scaled, max_sweeps, sweeps.data_ptr<int64_t>(),
         converged.data_ptr<bool>(), philox);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     spins.copy_(s);

@@ -249,7 +249,11 @@ def ntk_predict(
     regulariser = diag_reg if diag_reg_absolute_scale else diag_reg * theta_dd.diagonal().mean()
     theta_dd = theta_dd + regulariser * torch.eye(theta_dd.shape[0], dtype=theta_dd.dtype, device=theta_dd.device)
     evals, evecs = torch.linalg.eigh(theta_dd)
-    evals = evals.clamp_min(0)
+    # Eigenvalues within rounding of 0 (N eps max |lambda|, the cutoff of numpy's pinv) are 0: with
+    # duplicated training points the kernel is singular, and inverting the rounding noise of its
+    # zero eigenvalues moved the t = inf mean by O(1) (0.7 for an nngp posterior in float64).
+    cutoff = evals.abs().amax() * theta_dd.shape[0] * torch.finfo(theta_dd.dtype).eps
+    evals = torch.where(evals > cutoff, evals, torch.zeros_like(evals))
     n_y = y.numel()
 
     def operator(time: Optional[float]) -> Tensor:
