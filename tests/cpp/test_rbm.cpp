@@ -38,6 +38,16 @@ void fixed_parameters(Module& m) {
   m->hidden_bias.copy_(0.2 * torch::sin(j));
 }
 
+// A float64 GaussianBernoulliRBM with fixed_parameters and log s_i = 0.1 i - 0.2.
+statmech::nn::GaussianBernoulliRBM fixed_gaussian_model() {
+  statmech::nn::GaussianBernoulliRBM model(kVisible, kHidden);
+  model->to(torch::kDouble);
+  fixed_parameters(model);
+  torch::NoGradGuard no_grad;
+  model->visible_log_variance.copy_(0.1 * torch::arange(kVisible, kDouble) - 0.2);
+  return model;
+}
+
 torch::Tensor fixed_visible() {
   const auto b = torch::arange(4, torch::kLong).unsqueeze(1);
   const auto k = torch::arange(kVisible, torch::kLong).unsqueeze(0);
@@ -66,13 +76,7 @@ TEST(RbmModule, SameOutputsAsThePythonModule) {
   expect_values(
       sample, {0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 1, 0, 1, 1, 1, 1, 0, 0}, 0.0);
 
-  statmech::nn::GaussianBernoulliRBM gaussian(kVisible, kHidden);
-  gaussian->to(torch::kDouble);
-  fixed_parameters(gaussian);
-  {
-    torch::NoGradGuard no_grad;
-    gaussian->visible_log_variance.copy_(0.1 * torch::arange(kVisible, kDouble) - 0.2);
-  }
+  statmech::nn::GaussianBernoulliRBM gaussian = fixed_gaussian_model();
   expect_values(
       gaussian->free_energy(v), {-1.5372885381622656, -2.290670761762151, -1.6196420784147618, -2.0709892030940207});
   EXPECT_NEAR(gaussian->log_partition().item<double>(), 8.9086307710254, 1e-12);
@@ -230,13 +234,7 @@ TEST(RbmModule, FusedSgdTraining) {
 // v_m the mean-field chain written out here), the module's fit against the operator with the same
 // generator, and the variance's checks.
 TEST(RbmModule, GaussianFusedSgdTraining) {
-  statmech::nn::GaussianBernoulliRBM model(kVisible, kHidden);
-  model->to(torch::kDouble);
-  fixed_parameters(model);
-  {
-    torch::NoGradGuard no_grad;
-    model->visible_log_variance.copy_(0.1 * torch::arange(kVisible, kDouble) - 0.2);
-  }
+  statmech::nn::GaussianBernoulliRBM model = fixed_gaussian_model();
   const auto data = 1.7 * fixed_visible() - 0.4;
   std::vector<torch::Tensor> params;
   for (const auto& p : {model->weight, model->visible_bias, model->hidden_bias, model->visible_log_variance}) {
@@ -299,13 +297,7 @@ TEST(RbmModule, GaussianFusedSgdTraining) {
 // Python module passes), and within its own +-3 sigma bounds of the exact log Z (hidden layer
 // enumerated, visible integrated out) on a 6-4 model.
 TEST(RbmModule, GaussianAisMatchesTheOperatorAndTheExactLogPartition) {
-  statmech::nn::GaussianBernoulliRBM model(kVisible, kHidden);
-  model->to(torch::kDouble);
-  fixed_parameters(model);
-  {
-    torch::NoGradGuard no_grad;
-    model->visible_log_variance.copy_(0.1 * torch::arange(kVisible, kDouble) - 0.2);
-  }
+  statmech::nn::GaussianBernoulliRBM model = fixed_gaussian_model();
   const auto data = fixed_visible();
   const auto betas = torch::linspace(0, 1, 501, kDouble);
   auto [log_z, lower, upper] = model->ais(data, betas, 100, at::make_generator<at::CPUGeneratorImpl>(3));

@@ -197,6 +197,14 @@ struct CpuPasses {
   uint64_t pass = 0;
   double accumulator[2] = {0, 0};
   std::vector<double> row_sums;
+
+  // One double per row for a pass's row terms, grown as needed and kept between passes.
+  double* row_sum_buffer(int64_t rows) {
+    if (static_cast<int64_t>(row_sums.size()) < rows) {
+      row_sums.resize(rows);
+    }
+    return row_sums.data();
+  }
   std::vector<T> visible_delta, hidden_delta, log_variance_delta;
   // The active (= 1) visible units of the current minibatch's data rows, row by row.
   std::vector<int32_t> active;
@@ -309,10 +317,7 @@ struct CpuPasses {
     const T* tp = target.defined() ? target.const_data_ptr<T>() : nullptr;
     const uint64_t stream = sp != nullptr && !mean_field ? next_stream() : 0;
     const bool mf = mean_field;
-    if (static_cast<int64_t>(row_sums.size()) < rows) {
-      row_sums.resize(rows);
-    }
-    double* sums = row_sums.data();
+    double* sums = row_sum_buffer(rows);
     at::parallel_for(0, rows, grain(units), [&](int64_t begin, int64_t end) {
       sigmoid_rows<T, kTerm>(xp, tp, sums, begin, end, units);
       if (sp != nullptr) {
@@ -392,10 +397,7 @@ struct CpuPasses {
     const T* inv = inverse_variance.const_data_ptr<T>();
     const uint64_t stream = sp != nullptr && !mean_field ? next_stream() : 0;
     const bool mf = mean_field;
-    if (static_cast<int64_t>(row_sums.size()) < rows) {
-      row_sums.resize(rows);
-    }
-    double* sums = row_sums.data();
+    double* sums = row_sum_buffer(rows);
     at::parallel_for(0, rows, grain(units), [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         const T* __restrict xr = xp + r * units;
