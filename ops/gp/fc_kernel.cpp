@@ -198,6 +198,20 @@ bool series_reaches_tolerance(
   return true;
 }
 
+bool takes_quadrature_path(
+    const FcKernelConfig& config, const at::Tensor& x1, const std::optional<at::Tensor>& x2, double sigma_w2,
+    double sigma_b2) {
+  if (uses_quadrature_path(config.activation)) {
+    return true;
+  }
+  if (!dual::uses_row_series(config.activation.kind())) {
+    return false;
+  }
+  return !series_reaches_tolerance(
+      config, squared_row_norms(x1, x2.has_value() ? *x2 : at::Tensor()), sigma_w2, sigma_b2,
+      x1.scalar_type() == at::kFloat);
+}
+
 RowTables row_tables(
     const FcKernelConfig& config, const std::vector<double>& squared_norms, double sigma_w2, double sigma_b2,
     bool for_backward, bool single_precision, const CoefficientSink* sink) {

@@ -122,6 +122,13 @@ bool series_reaches_tolerance(
     const FcKernelConfig& config, const std::vector<double>& squared_norms, double sigma_w2, double sigma_b2,
     bool single_precision);
 
+// Whether a call takes the quadrature path (fc_kernel_quadrature.h): activations without a closed
+// form or a series, and series activations whose series would miss its tolerance for these rows.
+// The rows' norms are computed only in the latter case (the closed forms skip that pass).
+bool takes_quadrature_path(
+    const FcKernelConfig& config, const at::Tensor& x1, const std::optional<at::Tensor>& x2, double sigma_w2,
+    double sigma_b2);
+
 // The device-independent end of the backward: runs the first pass in reverse from the summed
 // per-row gradients grad_rows [rows, depth + 1] (d/dq^l), and turns cross = d/d(x_i . x_j)
 // ([N, M], or [N] with diagonal; upper-triangular-only allowed when x2 is None) into input

@@ -181,9 +181,7 @@ at::Tensor fc_kernel_cpu(
   // accepts for bindings only from C++20.
   const std::pair<double, double> variances = check_fc_kernel_values(kFcKernelOp, x1, x2, sigma_w2, sigma_b2);
   const double w = variances.first, b = variances.second;
-  if (uses_quadrature_path(config.activation) ||
-      !series_reaches_tolerance(
-          config, squared_row_norms(x1, x2.has_value() ? *x2 : at::Tensor()), w, b, x1.scalar_type() == at::kFloat)) {
+  if (takes_quadrature_path(config, x1, x2, w, b)) {
     return fc_kernel_quadrature(config, x1, x2.has_value() ? *x2 : at::Tensor(), w, b);
   }
   const auto shape = fc_kernel_output_shape(config, x1, x2);
@@ -296,9 +294,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fc_kernel_backward_cp
   check_fc_kernel_grad(op, grad, config, x1, x2);
   const std::pair<double, double> variances = check_fc_kernel_values(op, x1, x2, sigma_w2, sigma_b2);
   const double w = variances.first, b = variances.second;
-  if (uses_quadrature_path(config.activation) ||
-      !series_reaches_tolerance(
-          config, squared_row_norms(x1, x2.has_value() ? *x2 : at::Tensor()), w, b, x1.scalar_type() == at::kFloat)) {
+  if (takes_quadrature_path(config, x1, x2, w, b)) {
     return fc_kernel_quadrature_backward(
         config, grad, x1, x2.has_value() ? *x2 : at::Tensor(), sigma_w2, sigma_b2, output_mask);
   }

@@ -243,9 +243,7 @@ at::Tensor fc_kernel_cuda(
       std::string(parameterization), width, nngp, ntk, diagonal);
   const auto sigmas = check_fc_kernel_values(kFcKernelOp, x1, x2, sigma_w2, sigma_b2);
   const double w = sigmas.first, b = sigmas.second;
-  if (uses_quadrature_path(config.activation) ||
-      !series_reaches_tolerance(
-          config, squared_row_norms(x1, x2.has_value() ? *x2 : at::Tensor()), w, b, x1.scalar_type() == at::kFloat)) {
+  if (takes_quadrature_path(config, x1, x2, w, b)) {
     // elu, selu, hard_tanh, and series activations whose series falls short (fc_kernel.h):
     // computed on the CPU and copied back (fc_kernel_quadrature.h).
     return fc_kernel_quadrature(config, x1, x2.has_value() ? *x2 : at::Tensor(), w, b);
@@ -311,9 +309,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fc_kernel_backward_cu
   check_fc_kernel_grad(op, grad, config, x1, x2);
   const auto sigmas = check_fc_kernel_values(op, x1, x2, sigma_w2, sigma_b2);
   const double w = sigmas.first, b = sigmas.second;
-  if (uses_quadrature_path(config.activation) ||
-      !series_reaches_tolerance(
-          config, squared_row_norms(x1, x2.has_value() ? *x2 : at::Tensor()), w, b, x1.scalar_type() == at::kFloat)) {
+  if (takes_quadrature_path(config, x1, x2, w, b)) {
     return fc_kernel_quadrature_backward(
         config, grad, x1, x2.has_value() ? *x2 : at::Tensor(), sigma_w2, sigma_b2, output_mask);
   }
