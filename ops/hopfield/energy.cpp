@@ -38,11 +38,10 @@ at::Tensor hopfield_energy(
   // (held constant for autograd: the M terms cancel): beta x itself overflowed where the energy
   // does not (float32: NaN from beta |k| |xi| ~ 1e38, e.g. beta = 1e4 with norms ~1e17).
   const at::Tensor b_scores = b.dim() == 0 ? b : b.unsqueeze(-1); // [heads, 1, 1] against [..., heads, L, S]
-  at::Tensor x = at::matmul(state, key.transpose(-2, -1)); // [..., L, S]
-  if (mask.has_value() && mask->defined()) {
-    x = mask->scalar_type() == at::kBool ? x.masked_fill(mask->logical_not(), -std::numeric_limits<double>::infinity())
-                                         : x + *mask / b_scores;
-  }
+  // A float mask m enters as m / beta, so that beta x still adds m.
+  const bool additive = mask.has_value() && mask->defined() && mask->scalar_type() != at::kBool;
+  const at::Tensor x = apply_mask(
+      at::matmul(state, key.transpose(-2, -1)), additive ? std::optional<at::Tensor>(*mask / b_scores) : mask);
   const at::Tensor top = x.detach().amax(-1, /*keepdim=*/true);
   const at::Tensor shift = at::where(top.isfinite(), top, at::zeros_like(top)); // all masked: lse = -inf
   const at::Tensor lse = shift.squeeze(-1) + at::logsumexp((x - shift) * b_scores, {-1}) / b;

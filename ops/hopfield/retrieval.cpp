@@ -172,17 +172,19 @@ at::Tensor scale_by_beta(const at::Tensor& xi, const at::Tensor& beta) {
   return b.dim() == 0 ? xi * b : xi * b.unsqueeze(-1).unsqueeze(-1);
 }
 
+at::Tensor apply_mask(at::Tensor scores, const std::optional<at::Tensor>& mask) {
+  if (!mask.has_value() || !mask->defined()) {
+    return scores;
+  }
+  if (mask->scalar_type() == at::kBool) {
+    return scores.masked_fill(mask->logical_not(), -std::numeric_limits<double>::infinity());
+  }
+  return scores + *mask;
+}
+
 at::Tensor association_scores(
     const at::Tensor& xi, const at::Tensor& key, const at::Tensor& beta, const std::optional<at::Tensor>& mask) {
-  at::Tensor scores = at::matmul(scale_by_beta(xi, beta), key.transpose(-2, -1));
-  if (mask.has_value() && mask->defined()) {
-    if (mask->scalar_type() == at::kBool) {
-      scores = scores.masked_fill(mask->logical_not(), -std::numeric_limits<double>::infinity());
-    } else {
-      scores = scores + *mask;
-    }
-  }
-  return scores;
+  return apply_mask(at::matmul(scale_by_beta(xi, beta), key.transpose(-2, -1)), mask);
 }
 
 at::Tensor separate(const at::Tensor& scores, Separation separation) {

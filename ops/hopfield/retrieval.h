@@ -34,8 +34,11 @@ void check_patterns(
 // dtype of xi. Differentiable in both.
 at::Tensor scale_by_beta(const at::Tensor& xi, const at::Tensor& beta);
 
-// The scores beta xi K^T + mask [..., L, S]: a bool mask sets the excluded entries to -inf, a float
+// scores [..., L, S] with a mask applied: a bool mask sets the excluded entries to -inf, a float
 // mask is added.
+at::Tensor apply_mask(at::Tensor scores, const std::optional<at::Tensor>& mask);
+
+// The scores beta xi K^T + mask [..., L, S] (apply_mask).
 at::Tensor association_scores(
     const at::Tensor& xi, const at::Tensor& key, const at::Tensor& beta, const std::optional<at::Tensor>& mask);
 
